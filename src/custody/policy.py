@@ -1,0 +1,41 @@
+"""Policy: blast-radius tiers and trust turn findings into decisions.
+
+The settings live in the trust file's ``[policy]`` table; the defaults here are documented in
+docs/trust-file.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from custody.model import Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """A blast-radius tier. A package falls in the first tier (highest ``min_fan_in`` first)
+    whose threshold its fan-in reaches. A finding at or above ``hold_at`` holds the release."""
+
+    name: str
+    min_fan_in: int = 0
+    hold_at: Severity = Severity.MEDIUM
+    # "hold": any custody.* finding of severity low or more holds; "warn": custody findings
+    # never hold on their own in this tier; "review": use hold_at like every other rule.
+    on_custody_change: str = "review"
+
+
+DEFAULT_TIERS: tuple[Tier, ...] = (
+    Tier("critical", min_fan_in=20, hold_at=Severity.MEDIUM, on_custody_change="hold"),
+    Tier("high", min_fan_in=5, hold_at=Severity.MEDIUM),
+    Tier("normal", min_fan_in=0, hold_at=Severity.MEDIUM),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    cooldown: timedelta = timedelta(hours=48)
+    new_packages: str = "review"  # or "trust-on-first-use"
+    tiers: tuple[Tier, ...] = field(default=DEFAULT_TIERS)
+
+
+DEFAULT_POLICY = Policy()

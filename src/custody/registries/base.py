@@ -1,0 +1,54 @@
+"""The registry reader interface and the response cache it uses.
+
+Readers fetch everything a signal could need, concurrently and through the cache, before any
+signal runs. Signals never touch the network."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from custody.model import Ecosystem, PackageHistory
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResponse:
+    """A registry response kept with its validators so a warm run only revalidates.
+
+    ``derived`` holds the parsed form (a msgspec-encoded ``PackageHistory``) produced by parser
+    version ``derived_version``; on a 304 the reader reuses it instead of parsing again."""
+
+    url: str
+    status: int
+    body: bytes  # raw response body (as received, decoded from transfer encoding)
+    fetched_at: datetime
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    derived: bytes | None = None
+    derived_version: str | None = None
+
+
+class ResponseCache(Protocol):
+    """Implemented by the ledger (SQLite / PostgreSQL) and by an in-memory dict for tests."""
+
+    def load(self, urls: Sequence[str]) -> dict[str, CachedResponse]: ...
+
+    def store(self, entries: Sequence[CachedResponse]) -> None: ...
+
+
+class RegistryReader(Protocol):
+    ecosystem: Ecosystem
+    registry: str  # base URL, for messages ("registry http://127.0.0.1:4873/ unavailable")
+
+    async def history(self, name: str) -> PackageHistory:
+        """The package's custody history. Raises ``PackageNotFound`` for an unknown package and
+        ``RegistryUnavailable`` after retries for timeouts, 5xx and garbage."""
+        ...
+
+    async def enrich(self, history: PackageHistory, versions: Sequence[str]) -> PackageHistory:
+        """Fill in per-release details that cost one request each (PyPI dependencies from PEP 658
+        ``.metadata``) for just these versions. npm packuments already carry them."""
+        ...
