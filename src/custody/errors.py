@@ -46,7 +46,7 @@ class RegistryUnavailable(CustodyError):
 class PackageNotFound(CustodyError):
     """The registry answered, and it does not know the package (404/410)."""
 
-    exit_code = 1
+    exit_code = 2
 
     def __init__(self, registry: str, package: str):
         self.registry = registry

@@ -159,6 +159,14 @@ class Release:
     def key(self) -> str:
         return f"{self.ecosystem.value}:{self.name}@{self.version}"
 
+    @property
+    def identities(self) -> tuple[Custodian, ...]:
+        """Everyone this release's custody names: its publisher and its provenance source."""
+        out = [self.publisher] if self.publisher is not None else []
+        if self.provenance is not None and self.provenance.source is not None:
+            out.append(self.provenance.source)
+        return tuple(out)
+
 
 @dataclass(frozen=True, slots=True)
 class OwnerRole:
@@ -190,6 +198,16 @@ class PackageHistory:
             if r.version == version:
                 return r
         return None
+
+    def predecessors(self, version: str) -> list[Release]:
+        """Releases listed before ``version`` (oldest first), without unpublished ones."""
+        out = []
+        for r in self.releases:
+            if r.version == version:
+                break
+            if not r.unpublished:
+                out.append(r)
+        return out
 
     def as_of(self, when: datetime | None) -> PackageHistory:
         """The history as it looked at ``when``: releases published later are dropped, a

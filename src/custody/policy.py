@@ -39,3 +39,24 @@ class Policy:
 
 
 DEFAULT_POLICY = Policy()
+
+
+BLOCKING_RULES = frozenset({"known.malicious", "provenance.invalid"})
+
+
+def tier_for(policy: Policy, fan_in: int) -> Tier:
+    """The tier a package with this fan-in falls in (the highest threshold it reaches)."""
+    for tier in sorted(policy.tiers, key=lambda t: t.min_fan_in, reverse=True):
+        if fan_in >= tier.min_fan_in:
+            return tier
+    return Tier("default")
+
+
+def holds(tier: Tier, finding_rule: str, severity: Severity) -> bool:
+    """Does a finding of this rule and severity hold a release in this tier?"""
+    if finding_rule.startswith("custody."):
+        if tier.on_custody_change == "warn":
+            return False
+        if tier.on_custody_change == "hold" and severity.rank >= Severity.LOW.rank:
+            return True
+    return severity.rank >= tier.hold_at.rank

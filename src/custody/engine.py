@@ -1,0 +1,323 @@
+"""Orchestration: lockfiles -> registry histories (fetched concurrently, cached in the ledger)
+-> observations -> judgement -> a report. The only module of the check path that does I/O."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from custody.blast import fan_in
+from custody.errors import InputError
+from custody.judge import find_release, judge_all
+from custody.ledger import Ledger
+from custody.lockfiles import SkippedEntry, read_lockfile_report
+from custody.model import (
+    Action,
+    Decision,
+    Ecosystem,
+    LockedDependency,
+    Observation,
+    PackageHistory,
+)
+from custody.registries import fetch_histories, make_readers
+from custody.registries.config import RegistrySettings
+from custody.report import Report
+from custody.trust import TrustFile
+
+Progress = Callable[[int, int], None]
+PackageId = tuple[Ecosystem, str]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOptions:
+    concurrency: int = 16
+    max_age: float | None = None  # trust cached responses younger than this without asking
+    progress: Progress | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    histories: dict[PackageId, PackageHistory]
+    missing: dict[PackageId, str] = field(default_factory=dict)  # package -> registry
+
+
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """What the lockfiles lock: registry releases, and entries with no registry custodian."""
+
+    dependencies: tuple[LockedDependency, ...]
+    skipped: tuple[SkippedEntry, ...]
+    lockfiles: tuple[str, ...]
+
+    @property
+    def ecosystems(self) -> set[Ecosystem]:
+        return {d.ecosystem for d in self.dependencies}
+
+    def warnings(self) -> list[str]:
+        if not self.skipped:
+            return []
+        shown = ", ".join(f"{s.name} ({s.kind})" for s in self.skipped[:8])
+        more = f" and {len(self.skipped) - 8} more" if len(self.skipped) > 8 else ""
+        return [
+            f"{len(self.skipped)} lockfile entries do not come from a registry and have no "
+            f"custodian to check: {shown}{more}"
+        ]
+
+
+def read_lockfiles(paths: Sequence[Path]) -> Locked:
+    if not paths:
+        raise InputError("no lockfiles given and none found in the current directory")
+    reports = [read_lockfile_report(path) for path in paths]
+    return Locked(
+        tuple(d for r in reports for d in r.dependencies),
+        tuple(s for r in reports for s in r.skipped if s.kind not in ("local", "bundled")),
+        tuple(str(p) for p in paths),
+    )
+
+
+async def _fetch(
+    deps: Sequence[LockedDependency],
+    settings: RegistrySettings,
+    ledger: Ledger,
+    options: FetchOptions,
+    enrich: Callable[[PackageHistory], Sequence[str]] | None = None,
+) -> Fetched:
+    packages = sorted({(d.ecosystem, d.name) for d in deps})
+    async with make_readers(
+        settings, ledger, concurrency=options.concurrency, max_age=options.max_age
+    ) as registries:
+        readers = registries.readers
+        histories, not_found = await fetch_histories(readers, packages, options.progress)
+        if enrich is not None:
+            jobs = {
+                pid: readers[pid[0]].enrich(h, versions)
+                for pid, h in histories.items()
+                if (versions := enrich(h))
+            }
+            for pid, enriched in zip(jobs, await asyncio.gather(*jobs.values()), strict=True):
+                histories[pid] = enriched
+    missing = {pid: err.registry for pid, err in not_found.items()}
+    return Fetched(histories, missing)
+
+
+def fetch(
+    deps: Sequence[LockedDependency],
+    settings: RegistrySettings,
+    ledger: Ledger,
+    options: FetchOptions,
+    enrich: Callable[[PackageHistory], Sequence[str]] | None = None,
+) -> Fetched:
+    """Fetch every package's history concurrently. Raises ``RegistryUnavailable`` (exit 3)."""
+    return asyncio.run(_fetch(deps, settings, ledger, options, enrich))
+
+
+def _locked_versions(deps: Iterable[LockedDependency]) -> dict[PackageId, set[str]]:
+    out: dict[PackageId, set[str]] = defaultdict(set)
+    for d in deps:
+        out[(d.ecosystem, d.name)].add(d.version)
+    return out
+
+
+def _pypi_details(deps: Sequence[LockedDependency]) -> Callable[[PackageHistory], list[str]]:
+    """PyPI dependencies cost a request per release: fetch them for the locked releases and
+    the release before each, which is all the signals compare."""
+    locked = _locked_versions(deps)
+
+    def versions(history: PackageHistory) -> list[str]:
+        if history.ecosystem is not Ecosystem.PYPI:
+            return []
+        wanted: list[str] = []
+        for version in locked.get((history.ecosystem, history.name), ()):
+            release = find_release(history, version)
+            if release is None:
+                continue
+            wanted.append(release.version)
+            before = history.predecessors(release.version)
+            if before:
+                wanted.append(before[-1].version)
+        return sorted(set(wanted))
+
+    return versions
+
+
+def record_observations(
+    ledger: Ledger, histories: Iterable[PackageHistory], seen_at: datetime
+) -> dict[PackageId, list[Observation]]:
+    """Record today's owners (facts the registry keeps no history of) and read back what the
+    ledger has seen of them over time."""
+    facts: dict[PackageId, list[tuple[str, str, str | None]]] = {}
+    by_eco: dict[Ecosystem, list[str]] = defaultdict(list)
+    for h in histories:
+        by_eco[h.ecosystem].append(h.name)
+        if h.current_owners is None:
+            continue
+        rows = [("owner", o.custodian.id, o.role) for o in h.current_owners]
+        if h.organization:
+            rows.append(("organization", h.organization, None))
+        facts[(h.ecosystem, h.name)] = rows
+    if facts:
+        ledger.observe(seen_at, facts)
+    out: dict[PackageId, list[Observation]] = {}
+    for eco, names in by_eco.items():
+        for name, obs in ledger.observations(eco, names).items():
+            out[(eco, name)] = obs
+    return out
+
+
+def missing_decisions(deps: Iterable[LockedDependency], fetched: Fetched) -> list[Decision]:
+    """Packages the registry does not know at all: held, never passed."""
+    from custody.model import Finding, Severity
+
+    out = []
+    for d in deps:
+        registry = fetched.missing.get((d.ecosystem, d.name))
+        if registry is None:
+            continue
+        out.append(
+            Decision(
+                d.ecosystem,
+                d.name,
+                d.version,
+                None,
+                Action.HOLD,
+                (
+                    Finding(
+                        "release.unpublished",
+                        Severity.HIGH,
+                        f"{d.package_key} does not exist on {registry}",
+                        {"registry": registry},
+                    ),
+                ),
+                locations=(d.location,) if d.location else (),
+            )
+        )
+    return out
+
+
+def check(
+    locked: Locked,
+    trust: TrustFile,
+    ledger: Ledger,
+    settings: RegistrySettings,
+    *,
+    as_of: datetime | None = None,
+    options: FetchOptions | None = None,
+) -> Report:
+    """``custody check``: judge every locked release against the trust file and its history."""
+    options = options or FetchOptions()
+    deps = locked.dependencies
+    fetched = fetch(deps, settings, ledger, options, enrich=_pypi_details(deps))
+    now = datetime.now(UTC)
+    observations = record_observations(ledger, fetched.histories.values(), now)
+    present = [d for d in deps if (d.ecosystem, d.name) in fetched.histories]
+    judged = judge_all(
+        present,
+        fetched.histories,
+        trust,
+        observations=observations,
+        now=as_of or now,
+        fan_ins=fan_in(deps),
+        as_of=as_of,
+    )
+    decisions = [j.decision for j in judged] + missing_decisions(deps, fetched)
+    decisions.sort(key=lambda d: (-d.action.rank, d.ecosystem.value, d.package, d.version))
+    warnings = locked.warnings() + _coverage_warnings(decisions)
+    return Report(
+        command="check",
+        decisions=tuple(decisions),
+        generated_at=now,
+        as_of=as_of,
+        lockfiles=locked.lockfiles,
+        trust_file=str(trust.path) if trust.path else None,
+        warnings=tuple(warnings),
+    )
+
+
+def _coverage_warnings(decisions: Sequence[Decision]) -> list[str]:
+    unknown = [d for d in decisions if any(f.rule == "custody.unknown-publisher" for f in d.findings)]
+    if not unknown:
+        return []
+    return [
+        f"{len(unknown)} of {len(decisions)} releases: the registry does not say who published "
+        "them, so their custody could not be judged (see custody.unknown-publisher findings)"
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    packages: int
+    custodians_added: int
+    unknown: tuple[str, ...]  # packages whose registry names no custodian
+    missing: tuple[str, ...]  # packages the registry does not know
+
+
+def init(
+    locked: Locked,
+    trust_path: Path,
+    ledger: Ledger,
+    settings: RegistrySettings,
+    *,
+    merge: bool,
+    options: FetchOptions | None = None,
+) -> InitResult:
+    """``custody init``: trust on first use. Writes the custodians of each locked release (and
+    of its major line before it) to the trust file, and records today's owners in the ledger so
+    that a later change of owners is seen."""
+    from custody.baseline import build_baseline
+    from custody.trust import TrustFileEditor, write_baseline
+
+    options = options or FetchOptions()
+    deps = locked.dependencies
+    fetched = fetch(deps, settings, ledger, options)
+    now = datetime.now(UTC)
+    record_observations(ledger, fetched.histories.values(), now)
+    baselines = build_baseline(deps, fetched.histories, when=now)
+    added = write_baseline(
+        trust_path,
+        {b.package_key: b.entries for b in baselines if b.entries},
+        generated_by="custody init",
+        when=now,
+        merge=merge,
+    )
+    unknown = [b for b in baselines if b.unknown]
+    if unknown:
+        editor = TrustFileEditor.open(trust_path)
+        for b in unknown:
+            for version in b.versions:
+                editor.add_approval(
+                    b.package_key,
+                    version,
+                    by="custody init",
+                    reason="baseline: the registry names no publisher or owner for this package",
+                    at=now,
+                )
+        editor.save()
+    return InitResult(
+        packages=len(baselines),
+        custodians_added=added,
+        unknown=tuple(b.package_key for b in unknown),
+        missing=tuple(f"{eco.value}:{name}" for eco, name in sorted(fetched.missing)),
+    )
+
+
+def package_history(
+    ecosystem: Ecosystem,
+    name: str,
+    ledger: Ledger,
+    settings: RegistrySettings,
+    options: FetchOptions | None = None,
+) -> tuple[PackageHistory, list[Observation]]:
+    """One package's history and what the ledger observed of it (``custody history``)."""
+    from custody.errors import PackageNotFound
+
+    dep = LockedDependency(ecosystem, name, "0", direct=True)
+    fetched = fetch([dep], settings, ledger, options or FetchOptions())
+    if (ecosystem, name) in fetched.missing:
+        raise PackageNotFound(fetched.missing[(ecosystem, name)], f"{ecosystem.value}:{name}")
+    history = next(iter(fetched.histories.values()))
+    observations = record_observations(ledger, [history], datetime.now(UTC))
+    return history, observations.get((ecosystem, history.name), [])

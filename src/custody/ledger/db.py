@@ -1,0 +1,210 @@
+"""Where the ledger lives and how to talk to it: URL resolution, the one Engine, transactions.
+
+One code path for SQLite and PostgreSQL (psycopg 3); the differences are confined here: SQLite
+pragmas and ``BEGIN IMMEDIATE`` for writes, PostgreSQL advisory locks and an optional schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import platformdirs
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import KeyedColumnElement
+
+from custody.errors import InputError
+
+DATABASE_URL_ENV = "CUSTODY_DATABASE_URL"
+CACHE_DIR_ENV = "CUSTODY_CACHE_DIR"
+SQLITE_FILENAME = "ledger.sqlite3"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+POSTGRES_CONNECT_TIMEOUT_S = 10
+CHUNK = 500  # ids or keys per IN list
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+T = TypeVar("T")
+
+
+def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def default_sqlite_path() -> Path:
+    directory = os.environ.get(CACHE_DIR_ENV) or platformdirs.user_cache_dir("custody")
+    return Path(directory).expanduser() / SQLITE_FILENAME
+
+
+def redact(url_text: str) -> str:
+    """``url_text`` with any password replaced by ``***`` (for text that did not parse)."""
+    return _URL_PASSWORD.sub(r"\1***@", url_text)
+
+
+def resolve_url(url: str | None) -> URL:
+    """The argument, else ``CUSTODY_DATABASE_URL``, else the SQLite file in the cache dir.
+
+    ``postgresql://`` (and ``postgres://``) become ``postgresql+psycopg://``."""
+    text_url = url or os.environ.get(DATABASE_URL_ENV) or None
+    if text_url is None:
+        return URL.create("sqlite+pysqlite", database=str(default_sqlite_path()))
+    try:
+        parsed = make_url(text_url)
+    except ArgumentError as exc:
+        raise InputError(f"invalid ledger database URL {redact(text_url)!r}: {exc}") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        return parsed.set(drivername="sqlite+pysqlite")
+    raise InputError(
+        f"unsupported ledger database URL {parsed.render_as_string(hide_password=True)!r}: "
+        "use sqlite:///PATH or postgresql://USER@HOST/DB (psycopg 3)"
+    )
+
+
+class Database:
+    """The Engine plus the few backend differences the ledger's queries need."""
+
+    def __init__(self, url: URL, *, schema: str | None = None) -> None:
+        self.url = url
+        self.url_for_display = url.render_as_string(hide_password=True)
+        self.is_postgres = url.get_backend_name() == "postgresql"
+        self.schema = schema
+        if schema is not None:
+            if not self.is_postgres:
+                raise InputError(f"a ledger schema ({schema!r}) needs a PostgreSQL database URL")
+            if not _SCHEMA_NAME.match(schema):
+                raise InputError(
+                    f"invalid ledger schema name {schema!r}: use lower-case letters, digits and _"
+                )
+        self.engine = self._create_engine()
+        # Same pool and events; transactions begun through it are writes (see _sqlite_on_begin).
+        self._writer = self.engine.execution_options(custody_write=True)
+        self.closed = False
+
+    def _create_engine(self) -> Engine:
+        if self.is_postgres:
+            return self._create_postgres_engine()
+        database = self.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            directory = Path(database).expanduser().parent
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(
+                    f"cannot create {directory} for the ledger database: {exc.strerror or exc}"
+                ) from None
+        kwargs: dict[str, Any] = {}
+        if not database or database == ":memory:":
+            # One shared connection, so every part of the ledger sees the same in-memory DB.
+            kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        engine = create_engine(self.url, **kwargs)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+
+    def _create_postgres_engine(self) -> Engine:
+        query = self.url.query
+        defaults = {"application_name": "custody", "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+        connect_args: dict[str, Any] = {k: v for k, v in defaults.items() if k not in query}
+        if self.schema is not None:
+            given = query.get("options", "")
+            options = given if isinstance(given, str) else " ".join(given)
+            connect_args["options"] = f"{options} -csearch_path={self.schema}".strip()
+        return create_engine(self.url, connect_args=connect_args)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError("the ledger is closed")
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads; its implicit transaction is rolled back on exit."""
+        self._check_open()
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, committed on success. On SQLite it starts with ``BEGIN
+        IMMEDIATE``: taking the write lock up front means ``busy_timeout`` applies, instead of a
+        read transaction failing at once with SQLITE_BUSY when it later tries to write."""
+        self._check_open()
+        with self._writer.begin() as conn:
+            yield conn
+
+    def lock(self, conn: Connection, name: str) -> None:
+        """Serialise writers of ``name`` until the transaction ends. SQLite's write transaction
+        is already exclusive; PostgreSQL takes a transaction-scoped advisory lock."""
+        if self.is_postgres:
+            digest = hashlib.blake2b(f"custody.ledger:{name}".encode(), digest_size=8).digest()
+            key = int.from_bytes(digest, "big", signed=True)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+    def create_schema(self, conn: Connection) -> None:
+        if self.schema is not None:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+
+    def upsert(self, table: Table) -> Insert:
+        """``INSERT ... ON CONFLICT (primary key) DO UPDATE`` every other column."""
+        keys = [c.name for c in table.primary_key.columns]
+        if self.is_postgres:
+            pg = postgresql.insert(table)
+            stmt: Insert = pg.on_conflict_do_update(
+                index_elements=keys, set_=_excluded(table, pg.excluded)
+            )
+        else:
+            lite = sqlite.insert(table)
+            stmt = lite.on_conflict_do_update(
+                index_elements=keys, set_=_excluded(table, lite.excluded)
+            )
+        return stmt
+
+    def insert_ignore(self, table: Table) -> Insert:
+        """``INSERT ... ON CONFLICT DO NOTHING``."""
+        if self.is_postgres:
+            return postgresql.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table).on_conflict_do_nothing()
+
+    def close(self) -> None:
+        self.closed = True
+        self.engine.dispose()
+
+
+def _excluded(
+    table: Table, excluded: ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]
+) -> dict[str, KeyedColumnElement[Any]]:
+    keys = {c.name for c in table.primary_key.columns}
+    return {c.name: c for c in excluded if c.name not in keys}
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN (see _sqlite_on_begin), not the sqlite3 module.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get("custody_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -1,0 +1,171 @@
+"""The ``Ledger``: Custody's memory between runs, in SQLite (default) or PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+
+from sqlalchemy import URL, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from custody.errors import InputError
+from custody.ledger import cache, decisions, inventory, observations, publishes
+from custody.ledger.db import Database, resolve_url
+from custody.ledger.decisions import DecisionRecord
+from custody.ledger.inventory import InventoryEntry
+from custody.ledger.migrations import migrate
+from custody.ledger.observations import Fact
+from custody.ledger.publishes import PublishEvent
+from custody.model import Ecosystem, LockedDependency, Observation
+from custody.registries.base import CachedResponse, ResponseCache
+
+
+def open_ledger(url: str | None = None, *, schema: str | None = None) -> Ledger:
+    """Open (creating and migrating as needed) the ledger at ``url``.
+
+    ``url`` defaults to ``CUSTODY_DATABASE_URL``, then to ``ledger.sqlite3`` in the user cache
+    directory (``CUSTODY_CACHE_DIR`` overrides it). ``schema`` (PostgreSQL only) keeps the tables
+    in that schema, created if missing: for sharing one database, and for isolating tests.
+    Raises ``InputError`` for an invalid or unreachable database and ``SchemaVersionError`` for
+    one written by a newer Custody."""
+    resolved = resolve_url(url)
+    try:
+        db = Database(resolved, schema=schema)
+    except SQLAlchemyError as exc:
+        raise _cannot_open(resolved, exc) from None
+    try:
+        version = migrate(db)
+    except SQLAlchemyError as exc:
+        db.close()
+        raise _cannot_open(resolved, exc) from None
+    except BaseException:
+        db.close()
+        raise
+    return Ledger(db, version)
+
+
+def _cannot_open(url: URL, exc: SQLAlchemyError) -> InputError:
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    reason = lines[0] if lines else type(exc).__name__
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    where = url.render_as_string(hide_password=True)
+    return InputError(f"cannot open the ledger database {where}: {reason}")
+
+
+class Ledger:
+    """Response cache, observations, publish events, project inventory and the decision log.
+
+    One Engine per Ledger, no ORM, every method batched (a handful of statements whatever the
+    input size). Safe to share between threads; several processes (or replicas, on PostgreSQL)
+    can use the same database at once. Implements ``ResponseCache``."""
+
+    def __init__(self, db: Database, schema_version: int) -> None:
+        self._db = db
+        self.schema_version = schema_version
+
+    @property
+    def url_for_display(self) -> str:
+        """The database URL with any password hidden."""
+        return self._db.url_for_display
+
+    @property
+    def engine(self) -> Engine:
+        """The one Engine behind this ledger (for tests and maintenance; prefer the methods)."""
+        return self._db.engine
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return "postgresql" if self._db.is_postgres else "sqlite"
+
+    # -- ResponseCache ------------------------------------------------------------------------
+
+    def load(self, urls: Sequence[str]) -> dict[str, CachedResponse]:
+        return cache.load(self._db, urls)
+
+    def store(self, entries: Sequence[CachedResponse]) -> None:
+        cache.store(self._db, entries)
+
+    # -- observations -------------------------------------------------------------------------
+
+    def observe(
+        self, seen_at: datetime, facts: Mapping[tuple[Ecosystem, str], Iterable[Fact]]
+    ) -> None:
+        """See ``custody.ledger.observations.observe``."""
+        observations.observe(self._db, seen_at, facts)
+
+    def observations(
+        self, ecosystem: Ecosystem, packages: Sequence[str]
+    ) -> dict[str, list[Observation]]:
+        return observations.observations_for(self._db, ecosystem, packages)
+
+    # -- publish events -----------------------------------------------------------------------
+
+    def record_publishes(self, events: Iterable[tuple[Ecosystem, str, str, str, datetime]]) -> None:
+        """Events are ``(ecosystem, package, version, publisher_id, published_at)``."""
+        publishes.record_publishes(self._db, events)
+
+    def publishes_by(
+        self, publisher_id: str, since: datetime, until: datetime
+    ) -> list[PublishEvent]:
+        """Inclusive on both ends, oldest first."""
+        return publishes.publishes_by(self._db, publisher_id, since, until)
+
+    # -- inventory ----------------------------------------------------------------------------
+
+    def record_inventory(
+        self,
+        project: str,
+        lockfile: str,
+        deps: Iterable[LockedDependency],
+        scanned_at: datetime,
+    ) -> None:
+        inventory.record_inventory(self._db, project, lockfile, deps, scanned_at)
+
+    def where(
+        self, ecosystem: Ecosystem, name: str, version: str | None = None
+    ) -> list[InventoryEntry]:
+        return inventory.where(self._db, ecosystem, name, version)
+
+    # -- decision log -------------------------------------------------------------------------
+
+    def record_decisions(self, records: Iterable[DecisionRecord]) -> None:
+        decisions.record_decisions(self._db, records)
+
+    def decisions(
+        self,
+        *,
+        ecosystem: Ecosystem | None = None,
+        package: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[DecisionRecord]:
+        return decisions.recent_decisions(
+            self._db, ecosystem=ecosystem, package=package, since=since, limit=limit
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Ledger {self.url_for_display} v{self.schema_version}>"
+
+
+def _is_response_cache(ledger: Ledger) -> ResponseCache:
+    return ledger  # mypy checks that Ledger implements the protocol

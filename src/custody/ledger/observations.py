@@ -1,0 +1,150 @@
+"""Observations: custody facts the registries keep no history of (current owners, organisation),
+recorded as intervals of when Custody saw them.
+
+Each row is one interval ``[first_seen, gone_since)`` of one fact ``(fact, subject, role)``; a
+row with ``gone_since`` NULL is open. A fact that disappears and comes back gets a new row, so
+its return reads as a new appearance. A role change (Maintainer -> Owner) is the old fact gone and
+a new one appearing."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, select, update
+
+from custody.ledger.db import Database, chunked
+from custody.ledger.schema import as_utc, observations
+from custody.model import Ecosystem, Observation
+
+Fact = tuple[str, str, str | None]  # (fact, subject, role)
+_Row = Row[*tuple[Any, ...]]
+
+_t = observations
+_SELECT = select(
+    _t.c.id,
+    _t.c.ecosystem,
+    _t.c.package,
+    _t.c.fact,
+    _t.c.subject,
+    _t.c.role,
+    _t.c.first_seen,
+    _t.c.last_seen,
+    _t.c.gone_since,
+)
+_BY_PACKAGES = _SELECT.where(
+    _t.c.ecosystem == bindparam("ecosystem"),
+    _t.c.package.in_(bindparam("packages", expanding=True)),
+)
+
+
+def observe(
+    db: Database,
+    seen_at: datetime,
+    facts: Mapping[tuple[Ecosystem, str], Iterable[Fact]],
+) -> None:
+    """Record what a look at the registry showed at ``seen_at``.
+
+    For each package given: new facts open an interval, facts still there extend theirs, facts
+    no longer there are closed (``gone_since = seen_at``). An empty iterable means the package
+    has no such facts now; packages not in ``facts`` are untouched (pass only packages whose
+    owners the registry showed). A look older than what the ledger already holds for a package
+    is ignored for it, so a slow writer cannot undo a newer one."""
+    when = as_utc(seen_at, "seen_at")
+    wanted: dict[tuple[Ecosystem, str], set[Fact]] = {
+        (Ecosystem(eco), package): {(f, s, r) for f, s, r in current}
+        for (eco, package), current in facts.items()
+    }
+    if not wanted:
+        return
+    with db.write() as conn:
+        db.lock(conn, "observations")
+        known = _rows(conn, wanted)
+        inserts: list[dict[str, Any]] = []
+        extend: list[int] = []
+        close: list[int] = []
+        for key, current in wanted.items():
+            rows = known.get(key, [])
+            latest = max((r.gone_since or r.last_seen for r in rows), default=None)
+            if latest is not None and when < latest:
+                continue
+            still: set[Fact] = set()
+            for r in rows:
+                if r.gone_since is not None:
+                    continue
+                fact = (r.fact, r.subject, r.role)
+                if fact in current:
+                    extend.append(r.id)
+                    still.add(fact)
+                else:
+                    close.append(r.id)
+            eco, package = key
+            inserts.extend(
+                {
+                    "ecosystem": eco.value,
+                    "package": package,
+                    "fact": f,
+                    "subject": s,
+                    "role": r,
+                    "first_seen": when,
+                    "last_seen": when,
+                    "gone_since": None,
+                }
+                for f, s, r in sorted(current - still, key=_sort_key)
+            )
+        for ids in chunked(extend):
+            conn.execute(update(_t).where(_t.c.id.in_(ids)).values(last_seen=when))
+        for ids in chunked(close):
+            conn.execute(update(_t).where(_t.c.id.in_(ids)).values(gone_since=when))
+        if inserts:
+            conn.execute(_t.insert(), inserts)
+
+
+def observations_for(
+    db: Database, ecosystem: Ecosystem, packages: Sequence[str]
+) -> dict[str, list[Observation]]:
+    """Every observation of ``packages`` (each requested package is a key, possibly with an
+    empty list), oldest first."""
+    eco = Ecosystem(ecosystem)
+    result: dict[str, list[Observation]] = {p: [] for p in packages}
+    if not result:
+        return result
+    with db.read() as conn:
+        grouped = _rows(conn, ((eco, p) for p in result))
+    rows = [r for group in grouped.values() for r in group]
+    for r in sorted(rows, key=lambda r: (r.first_seen, r.id)):
+        result[r.package].append(
+            Observation(
+                ecosystem=eco,
+                package=r.package,
+                fact=r.fact,
+                subject=r.subject,
+                role=r.role,
+                first_seen=r.first_seen,
+                last_seen=r.last_seen,
+                gone_since=r.gone_since,
+            )
+        )
+    return result
+
+
+def _sort_key(fact: Fact) -> tuple[str, str, str]:
+    return (fact[0], fact[1], fact[2] or "")
+
+
+def _rows(
+    conn: Connection, keys: Iterable[tuple[Ecosystem, str]]
+) -> dict[tuple[Ecosystem, str], list[_Row]]:
+    """All rows of these packages, grouped by package: one query per ecosystem and 500 names."""
+    by_eco: dict[Ecosystem, list[str]] = defaultdict(list)
+    for eco, package in keys:
+        by_eco[eco].append(package)
+    found: dict[tuple[Ecosystem, str], list[_Row]] = defaultdict(list)
+    for eco, packages in by_eco.items():
+        for chunk in chunked(packages):
+            params = {"ecosystem": eco.value, "packages": list(chunk)}
+            for row in conn.execute(_BY_PACKAGES, params):
+                found[(eco, row.package)].append(row)
+    return found

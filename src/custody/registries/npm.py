@@ -1,0 +1,83 @@
+"""npm registry reader: one full packument per package (the abbreviated install format has no
+``_npmUser``, ``maintainers`` or ``time``). Parsing lives in npm_packument.py."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from urllib.parse import quote
+
+import orjson
+
+from custody.model import Ecosystem, PackageHistory
+from custody.registries.derived import decode_history, encode_history
+from custody.registries.http import BadDocument, RegistryClient, Response
+from custody.registries.npm_packument import NPM_PARSER_VERSION, parse_packument
+from custody.registries.settings import NpmSettings
+from custody.registries.urls import redact_url
+
+
+def escaped_name(name: str) -> str:
+    """npm's URL form of a package name: ``@scope/name`` -> ``@scope%2fname``."""
+    return quote(name, safe="@/").replace("/", "%2f")
+
+
+class NpmReader:
+    ecosystem = Ecosystem.NPM
+
+    def __init__(
+        self, settings: NpmSettings, client: RegistryClient, *, allow_stale: bool = False
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.allow_stale = allow_stale
+        self.registry = redact_url(settings.registry)
+
+    def packument_url(self, name: str) -> str:
+        return self.settings.registry_for(name) + escaped_name(name)
+
+    def cache_urls(self, name: str) -> list[str]:
+        """URLs ``history(name)`` reads, so a caller can preload the cache in one batch."""
+        return [self.packument_url(name)]
+
+    async def history(self, name: str) -> PackageHistory:
+        url = self.packument_url(name)
+        registry = redact_url(self.settings.registry_for(name))
+        auth = self.settings.auth_for(url)
+        reused = False
+
+        def decode(resp: Response) -> PackageHistory:
+            nonlocal reused
+            if resp.not_modified:
+                cached = decode_history(resp.derived, resp.derived_version, NPM_PARSER_VERSION)
+                if cached is not None:
+                    reused = True
+                    return dataclasses.replace(cached, fetched_at=resp.fetched_at)
+            reused = False
+            try:
+                doc = orjson.loads(resp.body)
+            except orjson.JSONDecodeError as exc:
+                raise BadDocument(f"invalid packument for {name}: {exc}") from None
+            try:
+                return parse_packument(
+                    doc, name=name, registry=registry, fetched_at=resp.fetched_at
+                )
+            except BadDocument as exc:
+                raise BadDocument(f"invalid packument for {name}: {exc}") from None
+
+        _resp, history = await self.client.get(
+            url,
+            registry=registry,
+            what=name,
+            decode=decode,
+            accept="application/json",
+            auth=auth.header() if auth is not None else None,
+            allow_stale=self.allow_stale,
+        )
+        if not reused:
+            self.client.attach_derived(url, encode_history(history), NPM_PARSER_VERSION)
+        return history
+
+    async def enrich(self, history: PackageHistory, versions: Sequence[str]) -> PackageHistory:
+        """Packuments already carry dependencies and scripts: nothing to add."""
+        return history

@@ -1,0 +1,262 @@
+"""Parse a PEP 503/691 project page (JSON, or HTML when that is all the index serves).
+
+Per file: absolute URL (relative ``href``s resolve against the page URL or ``<base href>``),
+hashes (JSON ``hashes`` or the ``#sha256=`` fragment), ``upload-time`` (PEP 700), ``yanked``
+(PEP 592; a string is the reason), ``core-metadata`` / ``data-dist-info-metadata`` (PEP 658/714),
+``provenance`` (PEP 740), ``size``. The version comes from the file name."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import orjson
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from custody.registries.http import BadDocument
+from custody.registries.times import parse_time
+
+SIMPLE_ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.1"
+)
+_LEGACY_EXTENSIONS = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz", ".tar", ".zip")
+
+
+@dataclass(frozen=True, slots=True)
+class SimpleFile:
+    filename: str
+    url: str
+    version: str | None
+    kind: str  # "wheel", "sdist", "other"
+    hashes: dict[str, str] = field(default_factory=dict)
+    upload_time: datetime | None = None
+    yanked: bool = False
+    yanked_reason: str | None = None
+    has_metadata: bool = False
+    provenance_url: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimplePage:
+    files: tuple[SimpleFile, ...]
+    versions: tuple[str, ...] = ()  # PEP 700 "versions", normalised
+    status: str | None = None  # PEP 792 project status ("archived", "deprecated", ...)
+    status_reason: str | None = None
+
+
+def normalise_version(text: str) -> str:
+    try:
+        return str(Version(text))
+    except InvalidVersion:
+        return text
+
+
+def file_version(filename: str, project: str) -> tuple[str | None, str]:
+    """``(version, kind)`` from a distribution file name; version None when unrecognisable."""
+    if filename.endswith(".whl"):
+        try:
+            _name, version, _build, _tags = parse_wheel_filename(filename)
+            return str(version), "wheel"
+        except (InvalidWheelFilename, InvalidVersion):
+            parts = filename[:-4].split("-")
+            return (normalise_version(parts[1]) if len(parts) >= 5 else None), "wheel"
+    if filename.endswith((".tar.gz", ".zip")):
+        try:
+            return str(parse_sdist_filename(filename)[1]), "sdist"
+        except (InvalidSdistFilename, InvalidVersion):
+            pass
+    stem = filename
+    kind = "other"
+    for ext in (*_LEGACY_EXTENSIONS, ".egg", ".exe", ".msi", ".rpm", ".dmg"):
+        if filename.endswith(ext):
+            stem = filename[: -len(ext)]
+            kind = "sdist" if ext in _LEGACY_EXTENSIONS else "other"
+            break
+    target = canonicalize_name(project)
+    for match in re.finditer("-", stem):
+        if canonicalize_name(stem[: match.start()]) == target:
+            rest = stem[match.end() :]
+            if kind == "other":  # name-1.0-py2.7(-platform).egg / name-1.0.win32.exe
+                rest = re.split(r"-py\d|\.(?:win|linux|macosx)", rest, maxsplit=1)[0]
+            return (normalise_version(rest) if rest else None), kind
+    return None, kind
+
+
+def _split_fragment(url: str) -> tuple[str, dict[str, str]]:
+    parts = urlsplit(url)
+    hashes: dict[str, str] = {}
+    if parts.fragment and "=" in parts.fragment:
+        alg, _, value = parts.fragment.partition("=")
+        if re.fullmatch(r"[A-Za-z0-9_]+", alg) and re.fullmatch(r"[0-9a-fA-F]+", value):
+            hashes[alg.lower()] = value.lower()
+    return urlunsplit(parts._replace(fragment="")), hashes
+
+
+def _make_file(
+    project: str,
+    base_url: str,
+    filename: str,
+    href: str,
+    *,
+    hashes: dict[str, str],
+    upload_time: Any = None,
+    yanked: Any = False,
+    metadata: Any = None,
+    provenance: Any = None,
+    size: Any = None,
+) -> SimpleFile:
+    url, fragment_hashes = _split_fragment(urljoin(base_url, href))
+    version, kind = file_version(filename, project)
+    provenance_url = urljoin(base_url, provenance) if isinstance(provenance, str) else None
+    return SimpleFile(
+        filename=filename,
+        url=url,
+        version=version,
+        kind=kind,
+        hashes={**fragment_hashes, **{k.lower(): v.lower() for k, v in hashes.items()}},
+        upload_time=parse_time(upload_time),
+        yanked=bool(yanked is True or (isinstance(yanked, str))),
+        yanked_reason=yanked if isinstance(yanked, str) and yanked else None,
+        has_metadata=bool(metadata) and metadata != "false",
+        provenance_url=provenance_url,
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+    )
+
+
+def parse_simple_json(body: bytes, project: str, page_url: str) -> SimplePage:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadDocument(f"invalid simple API page for {project}: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("files", []), list):
+        raise BadDocument(f"invalid simple API page for {project}: no 'files' list")
+    files: list[SimpleFile] = []
+    for entry in doc.get("files", []):
+        if not isinstance(entry, dict):
+            continue
+        filename, href = entry.get("filename"), entry.get("url")
+        if not isinstance(filename, str) or not isinstance(href, str):
+            continue
+        hashes = entry.get("hashes")
+        files.append(
+            _make_file(
+                project,
+                page_url,
+                filename,
+                href,
+                hashes={
+                    k: v
+                    for k, v in (hashes if isinstance(hashes, dict) else {}).items()
+                    if isinstance(k, str) and isinstance(v, str)
+                },
+                upload_time=entry.get("upload-time"),
+                yanked=entry.get("yanked", False),
+                metadata=entry.get("core-metadata", entry.get("data-dist-info-metadata")),
+                provenance=entry.get("provenance"),
+                size=entry.get("size"),
+            )
+        )
+    versions = doc.get("versions")
+    status = doc.get("project-status")
+    return SimplePage(
+        files=tuple(files),
+        versions=tuple(normalise_version(v) for v in versions if isinstance(v, str))
+        if isinstance(versions, list)
+        else (),
+        status=status.get("status") if isinstance(status, dict) else None,
+        status_reason=status.get("reason") if isinstance(status, dict) else None,
+    )
+
+
+class _AnchorParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.anchors: list[tuple[dict[str, str | None], str]] = []
+        self._current: dict[str, str | None] | None = None
+        self._text: list[str] = []
+        self.meta: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "base" and self.base is None:
+            self.base = dict(attrs).get("href")
+        elif tag == "meta":
+            values = dict(attrs)
+            if values.get("name") and values.get("content") is not None:
+                self.meta[str(values["name"])] = str(values["content"])
+        elif tag == "a":
+            self._current = dict(attrs)
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._current is not None:
+            self.anchors.append((self._current, "".join(self._text).strip()))
+            self._current = None
+
+
+def parse_simple_html(body: bytes, project: str, page_url: str) -> SimplePage:
+    parser = _AnchorParser()
+    try:
+        parser.feed(body.decode("utf-8", errors="replace"))
+        parser.close()
+    except Exception as exc:  # html.parser is lenient; anything else is garbage
+        raise BadDocument(f"invalid simple API page for {project}: {exc}") from None
+    base = urljoin(page_url, parser.base) if parser.base else page_url
+    files: list[SimpleFile] = []
+    for attrs, text in parser.anchors:
+        href = attrs.get("href")
+        if not href:
+            continue
+        filename = text or urlsplit(href).path.rsplit("/", 1)[-1]
+        yanked: Any = False
+        if "data-yanked" in attrs:
+            yanked = attrs["data-yanked"] or True
+        metadata = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+        if "data-core-metadata" in attrs or "data-dist-info-metadata" in attrs:
+            metadata = metadata or "true"
+        files.append(
+            _make_file(
+                project,
+                base,
+                filename,
+                href,
+                hashes={},
+                yanked=yanked,
+                metadata=metadata,
+                provenance=attrs.get("data-provenance"),
+            )
+        )
+    status = parser.meta.get("pypi:project-status")
+    return SimplePage(
+        files=tuple(files),
+        status=status,
+        status_reason=parser.meta.get("pypi:project-status-reason"),
+    )
+
+
+def parse_simple(body: bytes, content_type: str | None, project: str, page_url: str) -> SimplePage:
+    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    if ctype.endswith("json"):
+        return parse_simple_json(body, project, page_url)
+    if ctype in ("", "text/html", "application/vnd.pypi.simple.v1+html", "application/xhtml+xml"):
+        if body.lstrip()[:1] in (b"{", b"["):  # an index that mislabels its JSON
+            return parse_simple_json(body, project, page_url)
+        return parse_simple_html(body, project, page_url)
+    raise BadDocument(f"unexpected content type {ctype!r} for the {project} simple page")

@@ -1,0 +1,338 @@
+"""Custody signals: who published a release, who could, and what identity built it.
+
+Each finding's severity weighs the evidence, because most publisher changes are benign: a
+co-maintainer listed for years publishing for the first time is a weak signal; an account
+added days before a patch release that also replaced every earlier maintainer is a strong one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from custody.model import Custodian, Finding, Observation, Release, Severity
+from custody.signals.base import SignalContext
+
+LONG_STANDING = timedelta(days=90)  # listed this long before publishing: a co-maintainer
+RECENT = timedelta(days=30)  # listed this short a time before publishing: a hand-over pattern
+
+_LEVELS = list(Severity)
+
+
+def _bump(severity: Severity, steps: int) -> Severity:
+    index = min(max(severity.rank + steps, Severity.INFO.rank), Severity.CRITICAL.rank)
+    return _LEVELS[index]
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat().replace("+00:00", "Z") if when else None
+
+
+def _days(delta: timedelta) -> float:
+    return round(delta.total_seconds() / 86400, 1)
+
+
+def _first_listed(releases: Sequence[Release], custodian: Custodian) -> Release | None:
+    """The earliest release whose maintainer list names ``custodian``."""
+    for r in releases:
+        if r.maintainers and custodian in r.maintainers:
+            return r
+    return None
+
+
+def _same_source(a: Release | None, b: Release | None) -> bool:
+    if not a or not b or not a.provenance or not b.provenance:
+        return False
+    sa, sb = a.provenance.source, b.provenance.source
+    if sa is None or sb is None:
+        return False
+    if sa.numeric_id and sb.numeric_id:
+        return sa.numeric_id == sb.numeric_id
+    return sa.id.lower() == sb.id.lower()
+
+
+def _dependency_names(release: Release | None) -> set[str] | None:
+    if release is None or release.dependencies is None:
+        return None
+    return {d.name for d in release.dependencies if d.kind != "dev"}
+
+
+def new_publisher(ctx: SignalContext) -> list[Finding]:
+    """``custody.new-publisher``: the release was published by an identity outside the trusted
+    set. Severity from tenure as a listed maintainer, provenance continuity, what else the
+    release changes, and whether the earlier custodians were removed."""
+    cand = ctx.candidate
+    if cand is None or cand.publisher is None:
+        return []
+    at = cand.published_at
+    if ctx.trusted.trusts(cand.publisher, at):
+        return []
+    publisher = cand.publisher
+    preds = ctx.predecessors
+    evidence: dict[str, object] = {
+        "publisher": publisher.id,
+        "published_at": _iso(at),
+        "trusted_publishers": sorted(
+            {r.publisher.id for r in preds if ctx.trusted.trusts(r.publisher, r.published_at)}
+            if preds
+            else set()
+        ),
+    }
+    reasons: list[str] = []
+
+    earlier = [r for r in preds if r.publisher == publisher]
+    listed = _first_listed([*preds, cand], publisher)
+    tenure: timedelta | None = None
+    if listed is not None and listed.published_at and at:
+        tenure = at - listed.published_at
+        evidence["listed_maintainer_since"] = _iso(listed.published_at)
+        evidence["listed_since_version"] = listed.version
+        evidence["tenure_days"] = _days(tenure)
+    if earlier:
+        evidence["earlier_releases_by_publisher"] = [r.version for r in earlier[-5:]]
+
+    if earlier and earlier[0].published_at and at and at - earlier[0].published_at >= LONG_STANDING:
+        severity = Severity.LOW
+        reasons.append(f"has published this package since {earlier[0].version}")
+    elif tenure is not None and tenure >= LONG_STANDING:
+        severity = Severity.LOW
+        reasons.append(f"listed as a maintainer for {_days(tenure):g} days")
+    elif tenure is not None and tenure <= RECENT:
+        severity = Severity.HIGH
+        reasons.append(
+            "first listed as a maintainer with this release"
+            if listed is cand
+            else f"listed as a maintainer only {_days(tenure):g} days before"
+        )
+    elif listed is None and cand.maintainers is not None:
+        severity = Severity.HIGH
+        reasons.append("not a listed maintainer")
+    else:
+        severity = Severity.MEDIUM
+        if tenure is None:
+            reasons.append("maintainer tenure unknown")
+
+    if _same_source(ctx.baseline, cand):
+        severity = _bump(severity, -2)
+        reasons.append("provenance from the same source repository as the trusted release")
+        evidence["provenance_source"] = cand.provenance.source.id if cand.provenance and cand.provenance.source else None
+
+    old = {c for r in preds if r.publisher for c in [r.publisher] if ctx.trusted.trusts(c, r.published_at)}
+    if old and cand.maintainers is not None and not (old & cand.maintainers):
+        severity = _bump(severity, 1)
+        reasons.append("no earlier trusted publisher is still a maintainer (a hand-over)")
+        evidence["removed_custodians"] = sorted(c.id for c in old)
+
+    added = (_dependency_names(cand) or set()) - (_dependency_names(ctx.baseline) or set())
+    if ctx.baseline is not None and _dependency_names(ctx.baseline) is not None and added:
+        severity = _bump(severity, 1)
+        reasons.append("the release also adds dependencies: " + ", ".join(sorted(added)))
+        evidence["added_dependencies"] = sorted(added)
+    if ctx.baseline is not None and set(cand.install_scripts) - set(ctx.baseline.install_scripts):
+        severity = _bump(severity, 1)
+        reasons.append("the release also adds install scripts")
+        evidence["added_install_scripts"] = sorted(
+            set(cand.install_scripts) - set(ctx.baseline.install_scripts)
+        )
+
+    evidence["weighed"] = reasons
+    since = f" (trusted release {ctx.baseline.version})" if ctx.baseline else ""
+    message = (
+        f"{cand.version} was published by {publisher.id}, who is not a trusted custodian{since}"
+        + (": " + "; ".join(reasons) if reasons else "")
+    )
+    return [Finding("custody.new-publisher", severity, message, evidence)]
+
+
+def new_maintainer(ctx: SignalContext) -> list[Finding]:
+    """``custody.new-maintainer``: maintainers listed with the release (npm) or owners observed
+    by Custody (PyPI, devpi) that were not there at the trusted release."""
+    cand = ctx.candidate
+    if cand is None:
+        return []
+    findings: list[Finding] = []
+    base = ctx.baseline
+    if cand.maintainers is not None and base is not None and base.maintainers is not None:
+        added = sorted(
+            (c for c in cand.maintainers - base.maintainers if not ctx.trusted.trusts(c, cand.published_at)),
+            key=lambda c: c.id,
+        )
+        removed = sorted(c.id for c in base.maintainers - cand.maintainers)
+        for c in added:
+            listed = _first_listed([*ctx.predecessors, cand], c)
+            severity = Severity.LOW
+            why = []
+            gap = (
+                cand.published_at - listed.published_at
+                if listed and listed.published_at and cand.published_at
+                else None
+            )
+            if c == cand.publisher:
+                severity = Severity.MEDIUM
+                why.append("and published this release")
+            if gap is not None and gap <= RECENT and removed:
+                severity = _bump(severity, 1)
+                why.append("while earlier maintainers were removed")
+            findings.append(
+                Finding(
+                    "custody.new-maintainer",
+                    severity,
+                    f"{c.id} became a maintainer of {cand.name} after trusted release "
+                    f"{base.version}" + (" " + " ".join(why) if why else ""),
+                    {
+                        "maintainer": c.id,
+                        "first_listed_version": listed.version if listed else cand.version,
+                        "first_listed_at": _iso(listed.published_at if listed else None),
+                        "days_before_release": _days(gap) if gap is not None else None,
+                        "removed_maintainers": removed,
+                        "trusted_release": base.version,
+                    },
+                )
+            )
+    findings.extend(_observed_new_owners(ctx))
+    return findings
+
+
+def _observed_new_owners(ctx: SignalContext) -> list[Finding]:
+    """Owners that appeared between two of Custody's looks at the package (registries that show
+    only today's owners). An owner present at Custody's first look is not new."""
+    cand = ctx.candidate
+    owners = [o for o in ctx.observations if o.fact == "owner" and o.first_seen <= ctx.now]
+    if cand is None or not owners:
+        return []
+    first_look = min(o.first_seen for o in owners)
+    findings = []
+    for o in owners:
+        if o.first_seen <= first_look or (o.gone_since and o.gone_since <= ctx.now):
+            continue
+        custodian = Custodian(o.subject)
+        if ctx.trusted.trusts(custodian, o.first_seen):
+            continue
+        previous_look = max(
+            (x.last_seen for x in owners if x.last_seen < o.first_seen), default=first_look
+        )
+        published = cand.published_at
+        after = published is not None and published >= previous_look
+        severity = Severity.MEDIUM if after or cand.publisher == custodian else Severity.LOW
+        if cand.publisher == custodian:
+            severity = Severity.HIGH
+        findings.append(
+            Finding(
+                "custody.new-maintainer",
+                severity,
+                f"{o.subject} became an owner of {cand.name} ({o.role or 'owner'}) between "
+                f"{_iso(previous_look)} and {_iso(o.first_seen)}"
+                + (f"; {cand.version} was published after that" if after else ""),
+                {
+                    "maintainer": o.subject,
+                    "role": o.role,
+                    "absent_at": _iso(previous_look),
+                    "first_seen": _iso(o.first_seen),
+                    "release_published_at": _iso(published),
+                    "source": "ledger observations",
+                },
+            )
+        )
+    return findings
+
+
+def provenance_downgrade(ctx: SignalContext) -> list[Finding]:
+    """``custody.provenance-downgrade``: the release before it carried provenance or trusted
+    publishing and this one does not (the pattern of a stolen token publishing by hand)."""
+    cand = ctx.candidate
+    preds = ctx.predecessors
+    if cand is None or cand.provenance is not None or not preds:
+        return []
+    previous = ctx.baseline or preds[-1]
+    if previous.provenance is None:
+        return []
+    with_prov = [r.version for r in preds if r.provenance is not None]
+    return [
+        Finding(
+            "custody.provenance-downgrade",
+            Severity.HIGH,
+            f"{cand.version} has no provenance, but {previous.version} was published with "
+            f"{previous.provenance.kind} provenance"
+            + (f" from {previous.provenance.source.id}" if previous.provenance.source else ""),
+            {
+                "previous_version": previous.version,
+                "previous_provenance": previous.provenance.kind,
+                "previous_source": previous.provenance.source.id if previous.provenance.source else None,
+                "releases_with_provenance": len(with_prov),
+                "publisher": cand.publisher.id if cand.publisher else None,
+            },
+        )
+    ]
+
+
+def provenance_source_changed(ctx: SignalContext) -> list[Finding]:
+    """``custody.provenance-source-changed``: provenance from another repository or workflow
+    than the trusted release's. A renamed repository (same numeric id) is only noted."""
+    cand, base = ctx.candidate, ctx.baseline
+    if not cand or not base or not cand.provenance or not base.provenance:
+        return []
+    a, b = base.provenance, cand.provenance
+    if a.source is None or b.source is None:
+        return []
+    evidence = {
+        "trusted_source": a.source.id,
+        "trusted_source_id": a.source.numeric_id,
+        "source": b.source.id,
+        "source_id": b.source.numeric_id,
+        "trusted_workflow": a.workflow,
+        "workflow": b.workflow,
+        "verified": b.verified,
+    }
+    if _same_source(base, cand):
+        if a.source.id.lower() != b.source.id.lower():
+            return [
+                Finding(
+                    "custody.provenance-source-changed",
+                    Severity.INFO,
+                    f"source repository renamed from {a.source.id} to {b.source.id} "
+                    "(same repository id)",
+                    evidence,
+                )
+            ]
+        if a.workflow and b.workflow and a.workflow != b.workflow:
+            return [
+                Finding(
+                    "custody.provenance-source-changed",
+                    Severity.MEDIUM,
+                    f"{cand.version} was built by workflow {b.workflow}, not {a.workflow}",
+                    evidence,
+                )
+            ]
+        return []
+    if ctx.trusted.trusts(b.source, cand.published_at, b.workflow):
+        return []
+    return [
+        Finding(
+            "custody.provenance-source-changed",
+            Severity.HIGH,
+            f"{cand.version} was built from {b.source.id}, but trusted release {base.version} "
+            f"from {a.source.id}",
+            evidence,
+        )
+    ]
+
+
+def repository_changed(ctx: SignalContext) -> list[Finding]:
+    """``custody.repository-changed``: the declared source repository changed. Weak alone
+    (projects move between organisations); stronger with an untrusted publisher."""
+    cand, base = ctx.candidate, ctx.baseline
+    if not cand or not base or not cand.repository or not base.repository:
+        return []
+    if cand.repository.lower() == base.repository.lower():
+        return []
+    untrusted = cand.publisher is not None and not ctx.trusted.trusts(cand.publisher, cand.published_at)
+    same_name = cand.repository.rstrip("/").rsplit("/", 1)[-1].lower() == base.repository.rstrip("/").rsplit("/", 1)[-1].lower()
+    severity = Severity.MEDIUM if untrusted else (Severity.INFO if same_name else Severity.LOW)
+    return [
+        Finding(
+            "custody.repository-changed",
+            severity,
+            f"declared repository changed from {base.repository} to {cand.repository}",
+            {"from": base.repository, "to": cand.repository, "trusted_release": base.version},
+        )
+    ]

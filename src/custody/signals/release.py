@@ -1,0 +1,94 @@
+"""Release-state signals: is the locked release still there, and can its custody be judged at
+all."""
+
+from __future__ import annotations
+
+from custody.model import Ecosystem, Finding, Severity
+from custody.signals.base import SignalContext
+
+
+def unpublished(ctx: SignalContext) -> list[Finding]:
+    """``release.unpublished``: the locked release is gone from the registry (or never was).
+    A lockfile that pins a release nobody can download any more is either stale or tampered."""
+    cand = ctx.candidate
+    dep = ctx.dependency
+    if cand is not None and not cand.unpublished:
+        if cand.yanked:
+            return [
+                Finding(
+                    "release.yanked",
+                    Severity.LOW,
+                    f"{dep.name} {dep.version} was yanked"
+                    + (f": {cand.yanked_reason}" if cand.yanked_reason else ""),
+                    {"reason": cand.yanked_reason},
+                )
+            ]
+        return []
+    known = [r.version for r in ctx.history.releases if not r.unpublished][-5:]
+    when = cand.published_at.isoformat() if cand and cand.published_at else None
+    return [
+        Finding(
+            "release.unpublished",
+            Severity.HIGH,
+            f"{dep.name} {dep.version} is not available from {ctx.history.registry}"
+            + (" (it was unpublished)" if cand is not None else ""),
+            {
+                "registry": ctx.history.registry,
+                "published_at": when,
+                "latest_versions": known,
+            },
+        )
+    ]
+
+
+def unknown_custody(ctx: SignalContext) -> list[Finding]:
+    """``custody.unknown-publisher``: the registry does not say who published the release and
+    nothing else (provenance, owners) identifies a custodian. Reported, never silently passed."""
+    cand = ctx.candidate
+    if cand is None or cand.unpublished or cand.publisher is not None:
+        return []
+    if cand.provenance is not None and cand.provenance.source is not None:
+        return []
+    if ctx.history.current_owners or any(o.fact == "owner" for o in ctx.observations):
+        return []  # owners are tracked through observations instead
+    where = (
+        "the npm registry document has no _npmUser"
+        if ctx.history.ecosystem is Ecosystem.NPM
+        else "the index names no uploader or owner"
+    )
+    return [
+        Finding(
+            "custody.unknown-publisher",
+            Severity.INFO,
+            f"cannot tell who published {cand.name} {cand.version}: {where}",
+            {"registry": ctx.history.registry},
+        )
+    ]
+
+
+def new_package(ctx: SignalContext) -> list[Finding]:
+    """``deps.new-package``: the trust file has no entry for this package (it entered the tree
+    after ``custody init``) and the policy says new packages need review."""
+    if ctx.known_package:
+        return []
+    dep = ctx.dependency
+    cand = ctx.candidate
+    releases = [r for r in ctx.history.releases if not r.unpublished]
+    publishers = sorted({r.publisher.id for r in releases if r.publisher})
+    first = releases[0].published_at if releases else None
+    return [
+        Finding(
+            "deps.new-package",
+            Severity.MEDIUM,
+            f"{dep.package_key} is not in the trust file: review it, then "
+            f"`custody trust {dep.package_key} --custodian ID` or `custody approve {dep.key}`",
+            {
+                "direct": dep.direct,
+                "paths": [list(p) for p in dep.paths],
+                "publisher": cand.publisher.id if cand and cand.publisher else None,
+                "publishers": publishers[-10:],
+                "releases": len(releases),
+                "first_published": first.isoformat() if first else None,
+            },
+        )
+    ]

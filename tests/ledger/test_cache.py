@@ -1,0 +1,122 @@
+"""The HTTP response cache."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from custody.ledger import Ledger
+from custody.ledger.schema import http_cache
+from custody.registries.base import CachedResponse, ResponseCache
+
+T0 = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
+BASE = "http://127.0.0.1:4873/"
+
+
+def _entry(name: str, **changes: object) -> CachedResponse:
+    fields: dict[str, object] = {
+        "url": BASE + name,
+        "status": 200,
+        "body": b'{"name": "%s", "versions": {}}' % name.encode() * 20,
+        "fetched_at": T0,
+        "etag": f'W/"{name}"',
+        "last_modified": "Wed, 01 May 2024 12:30:15 GMT",
+        "content_type": "application/json",
+        "derived": b"\x93\x01\x02" + name.encode(),
+        "derived_version": "npm-3",
+    }
+    fields.update(changes)
+    return CachedResponse(**fields)  # type: ignore[arg-type]
+
+
+def test_round_trip_keeps_every_field(ledger: Ledger) -> None:
+    entry = _entry("event-stream", body=bytes(range(256)) * 4000)
+    ledger.store([entry])
+    assert ledger.load([entry.url]) == {entry.url: entry}
+
+
+def test_optional_fields_and_other_status(ledger: Ledger) -> None:
+    entry = CachedResponse(url=BASE + "gone", status=404, body=b"", fetched_at=T0)
+    ledger.store([entry])
+    assert ledger.load([entry.url])[entry.url] == entry
+
+
+def test_fetched_at_is_utc_whatever_zone_was_given(ledger: Ledger) -> None:
+    local = T0.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    ledger.store([_entry("a", fetched_at=local)])
+    got = ledger.load([BASE + "a"])[BASE + "a"].fetched_at
+    assert got == T0
+    assert got.utcoffset() == timedelta(0)
+
+
+def test_naive_fetched_at_is_refused(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ledger.store([_entry("a", fetched_at=datetime(2024, 1, 1))])
+
+
+def test_upsert_replaces(ledger: Ledger) -> None:
+    ledger.store([_entry("a"), _entry("b")])
+    newer = _entry(
+        "a",
+        body=b"new",
+        etag=None,
+        fetched_at=T0 + timedelta(hours=1),
+        derived=None,
+        derived_version=None,
+    )
+    ledger.store([newer])
+    loaded = ledger.load([BASE + "a", BASE + "b"])
+    assert loaded[BASE + "a"] == newer
+    assert loaded[BASE + "b"] == _entry("b")
+
+
+def test_last_entry_for_a_url_in_one_batch_wins(ledger: Ledger) -> None:
+    ledger.store([_entry("a", status=200), _entry("a", status=304, body=b"")])
+    assert ledger.load([BASE + "a"])[BASE + "a"].status == 304
+
+
+def test_missing_duplicate_and_empty(ledger: Ledger) -> None:
+    ledger.store([])
+    assert ledger.load([]) == {}
+    ledger.store([_entry("a")])
+    assert set(ledger.load([BASE + "a", BASE + "a", BASE + "missing"])) == {BASE + "a"}
+
+
+def test_many_urls_are_chunked(ledger: Ledger) -> None:
+    entries = [_entry(f"pkg-{i}") for i in range(1200)]
+    ledger.store(entries)
+    urls = [e.url for e in entries] + [BASE + f"missing-{i}" for i in range(10)]
+    loaded = ledger.load(urls)
+    assert len(loaded) == 1200
+    assert loaded[BASE + "pkg-1199"] == entries[-1]
+
+
+def test_bodies_are_stored_compressed(ledger: Ledger) -> None:
+    entry = _entry("big", body=b'{"versions": {"1.0.0": {}}}' * 10_000)
+    ledger.store([entry])
+    with ledger.engine.connect() as conn:
+        stored = conn.scalar(select(http_cache.c.body).where(http_cache.c.url == entry.url))
+    assert stored is not None
+    assert len(stored) < len(entry.body) / 10
+
+
+def test_warm_load_of_a_thousand_entries_is_fast(ledger: Ledger) -> None:
+    body = b'{"name": "x", "versions": {"1.0.0": {"dependencies": {}}}}' * 400  # ~24 KB
+    entries = [_entry(f"warm-{i}", body=body, derived=body[:4000]) for i in range(1000)]
+    ledger.store(entries)
+    urls = [e.url for e in entries]
+    ledger.load(urls[:10])  # connect, compile
+    start = time.perf_counter()
+    loaded = ledger.load(urls)
+    elapsed = time.perf_counter() - start
+    assert len(loaded) == 1000
+    assert elapsed < 0.5, f"warm load of 1000 entries took {elapsed:.3f}s"
+
+
+def test_ledger_is_a_response_cache(ledger: Ledger) -> None:
+    cache: ResponseCache = ledger
+    cache.store([_entry("p")])
+    assert cache.load([BASE + "p"])[BASE + "p"].etag == 'W/"p"'
