@@ -210,7 +210,8 @@ def init(
     earlier releases of its major line become trusted custodians. Review the file and commit
     it. Example: custody init package-lock.json
     """
-    from custody.engine import FetchOptions, init as run_init, read_lockfiles
+    from custody.engine import FetchOptions, read_lockfiles
+    from custody.engine import init as run_init
 
     paths = _lockfiles(lockfiles)
     target = trust_file or Path.cwd() / "custody.toml"
@@ -260,7 +261,8 @@ def check(
     Exits 1 when a release is held (custody changed, needs approval) or blocked. Example:
     custody check package-lock.json --format json
     """
-    from custody.engine import FetchOptions, check as run_check, read_lockfiles
+    from custody.engine import FetchOptions, read_lockfiles
+    from custody.engine import check as run_check
     from custody.formats import json_format, text
     from custody.trust import EMPTY_TRUST, load_trust_file
 
@@ -295,7 +297,9 @@ def check(
 
 @app.command()
 def history(
-    package: Annotated[str, typer.Argument(help="ECO:NAME, e.g. npm:event-stream or pypi:requests")],
+    package: Annotated[
+        str, typer.Argument(help="ECO:NAME, e.g. npm:event-stream or pypi:requests")
+    ],
     fmt: FormatOpt = "text",
     as_of: AsOfOpt = None,
     npm_registry: NpmRegistryOpt = None,
@@ -318,7 +322,9 @@ def history(
             eco, name, ledger, _settings(npm_registry, pypi_index, [eco])
         )
     hist = hist.as_of(when)
-    events = [e for e in timeline(hist, observations) if when is None or e.at is None or e.at <= when]
+    events = [
+        e for e in timeline(hist, observations) if when is None or e.at is None or e.at <= when
+    ]
     if fmt == "json":
         doc = {
             "schema": "custody/history@1",
@@ -388,8 +394,13 @@ def approve(
     if path is None or not path.exists():
         raise InputError("no custody.toml found: run `custody init` first (or pass --trust-file)")
     editor = TrustFileEditor.open(path)
-    editor.add_approval(f"{eco.value}:{name}", version, by=by or _default_reviewer(),
-                        reason=reason.strip(), at=datetime.now(UTC))
+    editor.add_approval(
+        f"{eco.value}:{name}",
+        version,
+        by=by or _default_reviewer(),
+        reason=reason.strip(),
+        at=datetime.now(UTC),
+    )
     editor.save()
     err.print(f"approved {eco.value}:{name}@{version} in {path}")
 
@@ -423,7 +434,9 @@ def trust(
     if version:
         raise InputError(f"trust takes ECO:NAME without a version: {package!r}")
     if ":" not in custodian or custodian.startswith(":"):
-        raise InputError(f"--custodian must look like npm:user/NAME or github:OWNER/REPO: {custodian!r}")
+        raise InputError(
+            f"--custodian must look like npm:user/NAME or github:OWNER/REPO: {custodian!r}"
+        )
     path = _trust_path(trust_file)
     if path is None or not path.exists():
         raise InputError("no custody.toml found: run `custody init` first (or pass --trust-file)")
@@ -461,7 +474,9 @@ def version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool | None,
-        typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version."),
+        typer.Option(
+            "--version", callback=version_callback, is_eager=True, help="Show the version."
+        ),
     ] = None,
 ) -> None:
     pass

@@ -155,7 +155,9 @@ def record_observations(
         by_eco[h.ecosystem].append(h.name)
         if h.current_owners is None:
             continue
-        rows = [("owner", o.custodian.id, o.role) for o in h.current_owners]
+        rows: list[tuple[str, str, str | None]] = [
+            ("owner", o.custodian.id, o.role) for o in h.current_owners
+        ]
         if h.organization:
             rows.append(("organization", h.organization, None))
         facts[(h.ecosystem, h.name)] = rows
@@ -238,7 +240,9 @@ def check(
 
 
 def _coverage_warnings(decisions: Sequence[Decision]) -> list[str]:
-    unknown = [d for d in decisions if any(f.rule == "custody.unknown-publisher" for f in d.findings)]
+    unknown = [
+        d for d in decisions if any(f.rule == "custody.unknown-publisher" for f in d.findings)
+    ]
     if not unknown:
         return []
     return [

@@ -104,7 +104,9 @@ def decide(
     )
 
 
-def merge_locked(deps: Iterable[LockedDependency]) -> dict[str, tuple[LockedDependency, tuple[SourceLocation, ...]]]:
+def merge_locked(
+    deps: Iterable[LockedDependency],
+) -> dict[str, tuple[LockedDependency, tuple[SourceLocation, ...]]]:
     """One entry per ``eco:name@version`` across lockfiles: direct if direct anywhere, all
     paths and locations kept."""
     groups: dict[str, list[LockedDependency]] = defaultdict(list)

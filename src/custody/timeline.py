@@ -25,7 +25,9 @@ def timeline(history: PackageHistory, observations: Sequence[Observation] = ()) 
     previous = None
     for r in history.releases:
         if r.unpublished:
-            events.append(Event(r.published_at, "unpublished", r.version, f"{r.version} (since unpublished)"))
+            events.append(
+                Event(r.published_at, "unpublished", r.version, f"{r.version} (since unpublished)")
+            )
             continue
         who = r.publisher.id if r.publisher else "unknown publisher"
         prov = f", provenance {r.provenance.kind}" if r.provenance else ""
@@ -36,33 +38,72 @@ def timeline(history: PackageHistory, observations: Sequence[Observation] = ()) 
                 "publish",
                 r.version,
                 f"{r.version} published by {who}{prov}{src}",
-                {"publisher": r.publisher.id if r.publisher else None,
-                 "provenance": r.provenance.kind if r.provenance else None},
+                {
+                    "publisher": r.publisher.id if r.publisher else None,
+                    "provenance": r.provenance.kind if r.provenance else None,
+                },
             )
         )
         if previous is not None:
             if previous.maintainers is not None and r.maintainers is not None:
                 for c in sorted(r.maintainers - previous.maintainers, key=str):
-                    events.append(Event(r.published_at, "maintainer-added", r.version, f"maintainer added: {c.id}", {"maintainer": c.id}))
+                    events.append(
+                        Event(
+                            r.published_at,
+                            "maintainer-added",
+                            r.version,
+                            f"maintainer added: {c.id}",
+                            {"maintainer": c.id},
+                        )
+                    )
                 for c in sorted(previous.maintainers - r.maintainers, key=str):
-                    events.append(Event(r.published_at, "maintainer-removed", r.version, f"maintainer removed: {c.id}", {"maintainer": c.id}))
+                    events.append(
+                        Event(
+                            r.published_at,
+                            "maintainer-removed",
+                            r.version,
+                            f"maintainer removed: {c.id}",
+                            {"maintainer": c.id},
+                        )
+                    )
             if (previous.provenance is None) != (r.provenance is None):
                 kind = "provenance-on" if r.provenance else "provenance-off"
                 events.append(Event(r.published_at, kind, r.version, kind.replace("-", " ")))
             if previous.repository and r.repository and previous.repository != r.repository:
-                events.append(Event(r.published_at, "repository-changed", r.version,
-                                    f"repository {previous.repository} -> {r.repository}",
-                                    {"from": previous.repository, "to": r.repository}))
+                events.append(
+                    Event(
+                        r.published_at,
+                        "repository-changed",
+                        r.version,
+                        f"repository {previous.repository} -> {r.repository}",
+                        {"from": previous.repository, "to": r.repository},
+                    )
+                )
         if r.deprecated:
-            events.append(Event(r.published_at, "deprecated", r.version, f"deprecated: {r.deprecated}"))
+            events.append(
+                Event(r.published_at, "deprecated", r.version, f"deprecated: {r.deprecated}")
+            )
         previous = r
     for o in observations:
-        events.append(Event(o.first_seen, f"{o.fact}-seen", None,
-                            f"Custody first saw {o.fact} {o.subject}" + (f" ({o.role})" if o.role else ""),
-                            {"subject": o.subject, "role": o.role}))
+        events.append(
+            Event(
+                o.first_seen,
+                f"{o.fact}-seen",
+                None,
+                f"Custody first saw {o.fact} {o.subject}" + (f" ({o.role})" if o.role else ""),
+                {"subject": o.subject, "role": o.role},
+            )
+        )
         if o.gone_since:
-            events.append(Event(o.gone_since, f"{o.fact}-gone", None,
-                                f"Custody saw {o.fact} {o.subject} gone", {"subject": o.subject}))
+            events.append(
+                Event(
+                    o.gone_since,
+                    f"{o.fact}-gone",
+                    None,
+                    f"Custody saw {o.fact} {o.subject} gone",
+                    {"subject": o.subject},
+                )
+            )
     events.sort(key=lambda e: e.at or _EPOCH)  # stable: releases keep their order
     return events
 

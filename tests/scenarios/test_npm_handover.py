@@ -20,19 +20,29 @@ OLD_TIMES = {f"1.0.{i}": f"2024-0{i + 1}-10T12:00:00.000Z" for i in range(6)}
 def stream_kit(verdaccio: Verdaccio) -> str:
     for i in range(6):
         publish_npm(
-            verdaccio, "stream-kit", f"1.0.{i}", publisher="alice", maintainers=["alice"],
+            verdaccio,
+            "stream-kit",
+            f"1.0.{i}",
+            publisher="alice",
+            maintainers=["alice"],
             repository="git+https://github.com/alice/stream-kit.git",
         )
     verdaccio.set_times("stream-kit", OLD_TIMES)
     publish_npm(
-        verdaccio, "stream-kit", "1.0.6", publisher="mallory", maintainers=["alice", "mallory"],
+        verdaccio,
+        "stream-kit",
+        "1.0.6",
+        publisher="mallory",
+        maintainers=["alice", "mallory"],
         repository="git+https://github.com/alice/stream-kit.git",
     )
     return verdaccio.url
 
 
 def _findings(report: dict, key: str) -> dict[str, dict]:
-    [decision] = [d for d in report["decisions"] if f"{d['ecosystem']}:{d['package']}@{d['version']}" == key]
+    [decision] = [
+        d for d in report["decisions"] if f"{d['ecosystem']}:{d['package']}@{d['version']}" == key
+    ]
     return decision
 
 
@@ -72,8 +82,14 @@ def test_handover_is_held_until_approved(stream_kit: str, tmp_path: Path) -> Non
     assert "HOLD" in text.stdout and "custody approve npm:stream-kit@1.0.6" in text.stdout
 
     approved = custody(
-        "approve", "npm:stream-kit@1.0.6", "--reason", "mallory is the announced new maintainer",
-        "--by", "reviewer@example.com", cwd=project, env=env,
+        "approve",
+        "npm:stream-kit@1.0.6",
+        "--reason",
+        "mallory is the announced new maintainer",
+        "--by",
+        "reviewer@example.com",
+        cwd=project,
+        env=env,
     )
     assert approved.code == 0, approved.stderr
     after = custody("check", "--format", "json", cwd=project, env=env)
@@ -92,7 +108,9 @@ def test_trusting_the_new_custodian_allows_the_release(stream_kit: str, tmp_path
     assert custody("init", cwd=project, env=env).code == 0
     npm_lock(project, stream_kit, "stream-kit@1.0.6", home=tmp_path / "home")
     assert custody("check", cwd=project, env=env).code == 1
-    trusted = custody("trust", "npm:stream-kit", "--custodian", "npm:user/mallory", cwd=project, env=env)
+    trusted = custody(
+        "trust", "npm:stream-kit", "--custodian", "npm:user/mallory", cwd=project, env=env
+    )
     assert trusted.code == 0, trusted.stderr
     assert custody("check", cwd=project, env=env).code == 0
 
@@ -107,7 +125,16 @@ def test_as_of_before_the_handover_sees_no_new_release(stream_kit: str, tmp_path
     )
     npm_lock(project, stream_kit, "stream-kit@1.0.5", home=tmp_path / "home")
     assert custody("init", cwd=project, env=env).code == 0
-    history = custody("history", "npm:stream-kit", "--format", "json", "--as-of", "2024-07-01", cwd=project, env=env)
+    history = custody(
+        "history",
+        "npm:stream-kit",
+        "--format",
+        "json",
+        "--as-of",
+        "2024-07-01",
+        cwd=project,
+        env=env,
+    )
     assert history.code == 0, history.stderr
     versions = [e["version"] for e in history.json()["events"] if e["kind"] == "publish"]
     assert versions == [f"1.0.{i}" for i in range(6)]

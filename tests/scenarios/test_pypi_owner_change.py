@@ -36,7 +36,14 @@ def test_owner_change_between_runs_is_held(devpi: Devpi, tmp_path: Path) -> None
     assert custody("check", cwd=project, env=env).code == 0
 
     devpi.set_acl_upload(index, ["alice", "mallory"])
-    publish_pypi(devpi, index, "stream-kit", "1.0.1", uploader="mallory", requires_dist=["flatmap-stream>=0.1"])
+    publish_pypi(
+        devpi,
+        index,
+        "stream-kit",
+        "1.0.1",
+        uploader="mallory",
+        requires_dist=["flatmap-stream>=0.1"],
+    )
     (project / "requirements.txt").write_text("stream-kit==1.0.1\n")
 
     held = custody("check", "--format", "json", cwd=project, env=env)
@@ -52,5 +59,17 @@ def test_owner_change_between_runs_is_held(devpi: Devpi, tmp_path: Path) -> None
     history = custody("history", "pypi:stream-kit", cwd=project, env=env)
     assert "Custody first saw owner pypi:user/mallory" in history.stdout
 
-    assert custody("approve", "pypi:stream-kit@1.0.1", "--reason", "checked", "--by", "r@example.com", cwd=project, env=env).code == 0
+    assert (
+        custody(
+            "approve",
+            "pypi:stream-kit@1.0.1",
+            "--reason",
+            "checked",
+            "--by",
+            "r@example.com",
+            cwd=project,
+            env=env,
+        ).code
+        == 0
+    )
     assert custody("check", cwd=project, env=env).code == 0

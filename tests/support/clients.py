@@ -63,7 +63,9 @@ def npm_lock(project: Path, registry: str, *specs: str, home: Path) -> dict[str,
     argv = [npm, "install", "--package-lock-only", "--save-exact", *specs]
     argv += ["--registry", registry, "--userconfig", str(npmrc), "--cache", str(home / "npm-cache")]
     env = clean_env(home)
-    done = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        argv, cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     if done.returncode != 0:
         raise AssertionError(f"npm failed ({done.returncode}): {done.stderr[-3000:]}")
     lock: dict[str, Any] = json.loads((project / "package-lock.json").read_text())

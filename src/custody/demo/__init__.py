@@ -26,9 +26,14 @@ def run_demo(*, keep: bool, console: Console) -> int:
     lock = work / "package-lock.json"
     trust_path = work / "custody.toml"
     try:
-        with serve(documents()) as registry, open_ledger(f"sqlite:///{work / 'ledger.sqlite3'}") as ledger:
+        with (
+            serve(documents()) as registry,
+            open_ledger(f"sqlite:///{work / 'ledger.sqlite3'}") as ledger,
+        ):
             settings = resolve_settings(work, registry, None, {}, ecosystems={Ecosystem.NPM})
-            console.print(f"[bold]1.[/] A local registry on {registry} replays the event-stream story.")
+            console.print(
+                f"[bold]1.[/] A local registry on {registry} replays the event-stream story."
+            )
             console.print(
                 "[bold]2.[/] wallet-app locks event-stream 3.3.5 (published by dominictarr); "
                 "`custody init` records who publishes it:"
@@ -50,12 +55,21 @@ def run_demo(*, keep: bool, console: Console) -> int:
                 settings,
                 options=FetchOptions(),
             )
-            console.print(text.render(report, color=console.is_terminal), end="", soft_wrap=True, markup=False, highlight=False)
+            console.print(
+                text.render(report, color=console.is_terminal),
+                end="",
+                soft_wrap=True,
+                markup=False,
+                highlight=False,
+            )
         held = report.exit_code == 1
         console.print(
             f"[bold]4.[/] custody check exited {report.exit_code}: "
-            + ("the hand-over is held until a person approves it." if held
-               else "[red]the hand-over was NOT held: this is a bug.[/]")
+            + (
+                "the hand-over is held until a person approves it."
+                if held
+                else "[red]the hand-over was NOT held: this is a bug.[/]"
+            )
         )
         if keep:
             console.print(f"The demo project is in {work}")

@@ -32,8 +32,14 @@ _BASE_DEPS = {
 }
 
 
-def _version(name: str, version: str, publisher: dict[str, str], maintainers: list[dict[str, str]],
-             deps: dict[str, str], repository: dict[str, str] | None) -> dict[str, Any]:
+def _version(
+    name: str,
+    version: str,
+    publisher: dict[str, str],
+    maintainers: list[dict[str, str]],
+    deps: dict[str, str],
+    repository: dict[str, str] | None,
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "name": name,
         "version": version,
@@ -72,7 +78,7 @@ def _packument(name: str, releases: list[Any], repository: dict[str, str] | None
 
 def documents() -> dict[str, Any]:
     es = [(v, t, p, m, {**_BASE_DEPS, **d}) for v, t, p, m, d in _EVENT_STREAM]
-    flatmap = [
+    flatmap: list[Any] = [
         ("0.1.0", "2018-09-09T10:59:50.000Z", RIGHT9, [RIGHT9], {}),
         ("0.1.1", "2018-10-05T18:33:05.000Z", RIGHT9, [RIGHT9], {}),
     ]
@@ -97,5 +103,10 @@ def lockfile(event_stream: str, flatmap: str | None) -> dict[str, Any]:
             "version": flatmap,
             "resolved": f"{{REGISTRY}}/flatmap-stream/-/flatmap-stream-{flatmap}.tgz",
         }
-    return {"name": "wallet-app", "version": "1.0.0", "lockfileVersion": 3, "requires": True,
-            "packages": packages}
+    return {
+        "name": "wallet-app",
+        "version": "1.0.0",
+        "lockfileVersion": 3,
+        "requires": True,
+        "packages": packages,
+    }

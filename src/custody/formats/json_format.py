@@ -16,7 +16,12 @@ def _time(value: datetime | None) -> str | None:
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
-    return {"rule": f.rule, "severity": f.severity.value, "message": f.message, "evidence": f.evidence}
+    return {
+        "rule": f.rule,
+        "severity": f.severity.value,
+        "message": f.message,
+        "evidence": f.evidence,
+    }
 
 
 def decision_dict(d: Decision) -> dict[str, Any]:

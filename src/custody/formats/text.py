@@ -30,30 +30,35 @@ def _decision(console: Console, d: Decision, show_all_findings: bool) -> None:
     for f in d.findings:
         if not show_all_findings and f.severity is Severity.INFO:
             continue
-        console.print(
-            f"      [{_SEV_STYLE[f.severity]}]{f.severity.value:8}[/] {f.rule}: {escape(f.message)}",
-            highlight=False,
-        )
+        style = _SEV_STYLE[f.severity]
+        message = escape(f.message)
+        line = f"      [{style}]{f.severity.value:8}[/] {f.rule}: {message}"
+        console.print(line, highlight=False)
     if d.locations:
-        where = ", ".join(f"{loc.path}:{loc.line}" if loc.line else loc.path for loc in d.locations[:3])
+        where = ", ".join(
+            f"{loc.path}:{loc.line}" if loc.line else loc.path for loc in d.locations[:3]
+        )
         console.print(f"      [dim]locked in {escape(where)}[/]", highlight=False)
     if d.action is Action.HOLD:
         console.print(
-            f"      [dim]approve after review: custody approve {escape(d.key)} --reason \"...\"[/]",
+            f'      [dim]approve after review: custody approve {escape(d.key)} --reason "..."[/]',
             highlight=False,
         )
 
 
 def render(report: Report, *, verbose: bool = False, color: bool = False) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, width=120, soft_wrap=True, no_color=not color)
+    console = Console(
+        file=buffer, force_terminal=color, width=120, soft_wrap=True, no_color=not color
+    )
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     flagged = [d for d in report.decisions if d.action is not Action.ALLOW]
     noted = [
         d
         for d in report.decisions
-        if d.action is Action.ALLOW and any(f.severity.rank >= Severity.LOW.rank for f in d.findings)
+        if d.action is Action.ALLOW
+        and any(f.severity.rank >= Severity.LOW.rank for f in d.findings)
     ]
     for d in flagged:
         _decision(console, d, verbose)

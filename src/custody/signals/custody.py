@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from custody.model import Custodian, Finding, Observation, Release, Severity
+from custody.model import Custodian, Finding, Release, Severity
 from custody.signals.base import SignalContext
 
 LONG_STANDING = timedelta(days=90)  # listed this long before publishing: a co-maintainer
 RECENT = timedelta(days=30)  # listed this short a time before publishing: a hand-over pattern
+TEAM = 3  # earlier maintainers who stay listed: an established team, not a hand-over
 
 _LEVELS = list(Severity)
 
@@ -51,6 +52,22 @@ def _same_source(a: Release | None, b: Release | None) -> bool:
     return sa.id.lower() == sb.id.lower()
 
 
+def _continuing_team(base: Release | None, cand: Release) -> frozenset[Custodian]:
+    """Maintainers of the trusted release still listed with the candidate."""
+    if base is None or base.maintainers is None or cand.maintainers is None:
+        return frozenset()
+    return base.maintainers & cand.maintainers
+
+
+def _repository_moved(base: Release | None, cand: Release) -> bool:
+    return bool(
+        base
+        and base.repository
+        and cand.repository
+        and base.repository.lower() != cand.repository.lower()
+    )
+
+
 def _dependency_names(release: Release | None) -> set[str] | None:
     if release is None or release.dependencies is None:
         return None
@@ -69,14 +86,15 @@ def new_publisher(ctx: SignalContext) -> list[Finding]:
         return []
     publisher = cand.publisher
     preds = ctx.predecessors
+    trusted_before = {
+        r.publisher
+        for r in preds
+        if r.publisher is not None and ctx.trusted.trusts(r.publisher, r.published_at)
+    }
     evidence: dict[str, object] = {
         "publisher": publisher.id,
         "published_at": _iso(at),
-        "trusted_publishers": sorted(
-            {r.publisher.id for r in preds if ctx.trusted.trusts(r.publisher, r.published_at)}
-            if preds
-            else set()
-        ),
+        "trusted_publishers": sorted(c.id for c in trusted_before),
     }
     reasons: list[str] = []
 
@@ -115,25 +133,39 @@ def new_publisher(ctx: SignalContext) -> list[Finding]:
     if _same_source(ctx.baseline, cand):
         severity = _bump(severity, -2)
         reasons.append("provenance from the same source repository as the trusted release")
-        evidence["provenance_source"] = cand.provenance.source.id if cand.provenance and cand.provenance.source else None
+        evidence["provenance_source"] = (
+            cand.provenance.source.id if cand.provenance and cand.provenance.source else None
+        )
 
-    old = {c for r in preds if r.publisher for c in [r.publisher] if ctx.trusted.trusts(c, r.published_at)}
-    if old and cand.maintainers is not None and not (old & cand.maintainers):
+    if trusted_before and cand.maintainers is not None and not trusted_before & cand.maintainers:
         severity = _bump(severity, 1)
         reasons.append("no earlier trusted publisher is still a maintainer (a hand-over)")
-        evidence["removed_custodians"] = sorted(c.id for c in old)
+        evidence["removed_custodians"] = sorted(c.id for c in trusted_before)
 
-    added = (_dependency_names(cand) or set()) - (_dependency_names(ctx.baseline) or set())
-    if ctx.baseline is not None and _dependency_names(ctx.baseline) is not None and added:
+    base = ctx.baseline
+    added = (_dependency_names(cand) or set()) - (_dependency_names(base) or set())
+    if base is None or _dependency_names(base) is None:
+        added = set()
+    scripts = set(cand.install_scripts) - set(base.install_scripts) if base else set()
+    if added:
         severity = _bump(severity, 1)
         reasons.append("the release also adds dependencies: " + ", ".join(sorted(added)))
         evidence["added_dependencies"] = sorted(added)
-    if ctx.baseline is not None and set(cand.install_scripts) - set(ctx.baseline.install_scripts):
+    if scripts:
         severity = _bump(severity, 1)
         reasons.append("the release also adds install scripts")
-        evidence["added_install_scripts"] = sorted(
-            set(cand.install_scripts) - set(ctx.baseline.install_scripts)
+        evidence["added_install_scripts"] = sorted(scripts)
+
+    team = _continuing_team(base, cand)
+    if len(team) >= TEAM and not added and not scripts and not _repository_moved(base, cand):
+        # A new member of an established team, publishing a release that changes nothing
+        # else about the package's custody: how monorepo teams grow, not how hand-overs look.
+        severity = _bump(severity, -2)
+        reasons.append(
+            f"joins {len(team)} maintainers who all stay; no new dependencies, install "
+            "scripts or repository"
         )
+        evidence["continuing_maintainers"] = sorted(c.id for c in team)
 
     evidence["weighed"] = reasons
     since = f" (trusted release {ctx.baseline.version})" if ctx.baseline else ""
@@ -154,7 +186,11 @@ def new_maintainer(ctx: SignalContext) -> list[Finding]:
     base = ctx.baseline
     if cand.maintainers is not None and base is not None and base.maintainers is not None:
         added = sorted(
-            (c for c in cand.maintainers - base.maintainers if not ctx.trusted.trusts(c, cand.published_at)),
+            (
+                c
+                for c in cand.maintainers - base.maintainers
+                if not ctx.trusted.trusts(c, cand.published_at)
+            ),
             key=lambda c: c.id,
         )
         removed = sorted(c.id for c in base.maintainers - cand.maintainers)
@@ -168,11 +204,10 @@ def new_maintainer(ctx: SignalContext) -> list[Finding]:
                 else None
             )
             if c == cand.publisher:
-                severity = Severity.MEDIUM
-                why.append("and published this release")
-            if gap is not None and gap <= RECENT and removed:
+                why.append("and published this release (weighed in custody.new-publisher)")
+            if gap is not None and gap <= RECENT and not (base.maintainers & cand.maintainers):
                 severity = _bump(severity, 1)
-                why.append("while earlier maintainers were removed")
+                why.append("while every earlier maintainer was removed")
             findings.append(
                 Finding(
                     "custody.new-maintainer",
@@ -257,7 +292,9 @@ def provenance_downgrade(ctx: SignalContext) -> list[Finding]:
             {
                 "previous_version": previous.version,
                 "previous_provenance": previous.provenance.kind,
-                "previous_source": previous.provenance.source.id if previous.provenance.source else None,
+                "previous_source": previous.provenance.source.id
+                if previous.provenance.source
+                else None,
                 "releases_with_provenance": len(with_prov),
                 "publisher": cand.publisher.id if cand.publisher else None,
             },
@@ -325,8 +362,13 @@ def repository_changed(ctx: SignalContext) -> list[Finding]:
         return []
     if cand.repository.lower() == base.repository.lower():
         return []
-    untrusted = cand.publisher is not None and not ctx.trusted.trusts(cand.publisher, cand.published_at)
-    same_name = cand.repository.rstrip("/").rsplit("/", 1)[-1].lower() == base.repository.rstrip("/").rsplit("/", 1)[-1].lower()
+    untrusted = cand.publisher is not None and not ctx.trusted.trusts(
+        cand.publisher, cand.published_at
+    )
+    same_name = (
+        cand.repository.rstrip("/").rsplit("/", 1)[-1].lower()
+        == base.repository.rstrip("/").rsplit("/", 1)[-1].lower()
+    )
     severity = Severity.MEDIUM if untrusted else (Severity.INFO if same_name else Severity.LOW)
     return [
         Finding(
