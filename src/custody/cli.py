@@ -32,7 +32,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 LockfilesArg = Annotated[
     list[Path] | None,
@@ -89,6 +89,22 @@ MaxAgeOpt = Annotated[
         "--max-age",
         help="Use cached registry responses younger than this many seconds without "
         "revalidating them. Default: always revalidate.",
+    ),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.1,
+        help="Seconds to wait for a registry's answer before retrying (3 tries, then exit 3).",
+        envvar="CUSTODY_TIMEOUT",
+    ),
+]
+OfflineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        help="Answer from the ledger's cache only; a package never fetched before is exit 3.",
     ),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Output format: text or json.")]
@@ -203,6 +219,7 @@ def init(
     pypi_index: PypiIndexOpt = None,
     database: DatabaseOpt = None,
     concurrency: ConcurrencyOpt = 16,
+    timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Write the trust file baseline from the current lockfiles (trust on first use).
 
@@ -225,7 +242,7 @@ def init(
             ledger,
             _settings(npm_registry, pypi_index, locked.ecosystems),
             merge=merge,
-            options=FetchOptions(concurrency=concurrency, progress=progress),
+            options=FetchOptions(concurrency=concurrency, timeout=timeout, progress=progress),
         )
     err.print(
         f"wrote {target}: {result.custodians_added} trusted custodians for "
@@ -255,6 +272,8 @@ def check(
     database: DatabaseOpt = None,
     concurrency: ConcurrencyOpt = 16,
     max_age: MaxAgeOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    offline: OfflineOpt = False,
 ) -> None:
     """Check every locked release against the trust file and its custody history.
 
@@ -264,7 +283,7 @@ def check(
     from custody.engine import FetchOptions, read_lockfiles
     from custody.engine import check as run_check
     from custody.formats import json_format, text
-    from custody.trust import EMPTY_TRUST, load_trust_file
+    from custody.trust import load_trust_file
 
     _check_format(fmt)
     when = parse_time(as_of) if as_of else None
@@ -275,9 +294,9 @@ def check(
             "no custody.toml found here or in a parent directory: run `custody init` first "
             "(or pass --trust-file)"
         )
-    trust = load_trust_file(path) if path.exists() else EMPTY_TRUST
     if not path.exists():
         raise InputError(f"{path}: trust file not found")
+    trust = load_trust_file(path)
     locked = read_lockfiles(paths)
     with _ledger(database) as ledger, _progress("checking") as progress:
         report = run_check(
@@ -286,7 +305,13 @@ def check(
             ledger,
             _settings(npm_registry, pypi_index, locked.ecosystems),
             as_of=when,
-            options=FetchOptions(concurrency=concurrency, max_age=max_age, progress=progress),
+            options=FetchOptions(
+                concurrency=concurrency,
+                max_age=max_age,
+                timeout=timeout,
+                offline=offline,
+                progress=progress,
+            ),
         )
     if fmt == "json":
         sys.stdout.write(json_format.render(report))
@@ -306,8 +331,10 @@ def history(
     pypi_index: PypiIndexOpt = None,
     database: DatabaseOpt = None,
 ) -> None:
-    """Show a package's custody timeline: who published what and when, maintainers added and
-    removed, provenance on and off, owners Custody observed.
+    """Show a package's custody timeline: publishers, maintainers, provenance, owners.
+
+    Who published what and when, maintainers added and removed, provenance on and off, and the
+    owners Custody observed over time.
 
     Example: custody history npm:event-stream
     """
@@ -457,8 +484,12 @@ def demo(
         bool, typer.Option("--keep", help="Keep the demo project directory and print its path.")
     ] = False,
 ) -> None:
-    """Replay the event-stream hand-over on a built-in local registry and show `custody check`
-    holding it. Needs no network."""
+    """Replay the event-stream hand-over on a built-in registry and hold it (no network).
+
+    Starts a local registry on loopback that serves the 2018 event-stream story, runs `custody
+    init` on a project locked to 3.3.5, moves the lockfile to 3.3.6 and runs `custody check`.
+    Exits 0 when the hand-over is held, as it should be.
+    """
     from custody.demo import run_demo
 
     raise typer.Exit(run_demo(keep=keep, console=Console(highlight=False)))

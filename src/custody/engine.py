@@ -25,6 +25,7 @@ from custody.model import (
 )
 from custody.registries import fetch_histories, make_readers
 from custody.registries.config import RegistrySettings
+from custody.registries.http import HttpOptions
 from custody.report import Report
 from custody.trust import TrustFile
 
@@ -36,7 +37,22 @@ PackageId = tuple[Ecosystem, str]
 class FetchOptions:
     concurrency: int = 16
     max_age: float | None = None  # trust cached responses younger than this without asking
+    offline: bool = False  # answer from the ledger's cache only; a miss is exit 3
+    timeout: float = 30.0  # seconds to wait for a registry's answer, per attempt
+    attempts: int = 3  # tries per request on timeouts, 5xx and garbage
     progress: Progress | None = None
+
+    def http(self, settings: RegistrySettings) -> HttpOptions:
+        return HttpOptions(
+            concurrency=self.concurrency,
+            connect_timeout=min(10.0, self.timeout),
+            read_timeout=self.timeout,
+            total_timeout=max(300.0, self.timeout),
+            attempts=self.attempts,
+            offline=self.offline,
+            max_age=self.max_age,
+            ca_files=settings.ca_files,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +103,7 @@ async def _fetch(
     enrich: Callable[[PackageHistory], Sequence[str]] | None = None,
 ) -> Fetched:
     packages = sorted({(d.ecosystem, d.name) for d in deps})
-    async with make_readers(
-        settings, ledger, concurrency=options.concurrency, max_age=options.max_age
-    ) as registries:
+    async with make_readers(settings, ledger, options=options.http(settings)) as registries:
         readers = registries.readers
         histories, not_found = await fetch_histories(readers, packages, options.progress)
         if enrich is not None:

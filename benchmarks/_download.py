@@ -1,0 +1,69 @@
+"""The floor: fetch every packument with httpx at a given concurrency, and nothing else.
+
+Run by ``check_speed.py`` as its own process (so its wall time, like ``custody``'s, includes
+starting Python)::
+
+    python benchmarks/_download.py REGISTRY_URL NAMES_FILE CONCURRENCY get|revalidate
+
+``get`` downloads and JSON-parses (orjson) every document; ``revalidate`` sends each document's
+``If-None-Match`` (ETags read from the benchmark registry first, untimed) and expects 304s.
+Prints one JSON line: ``{"seconds": <time spent fetching>, "requests": n, "bytes": n}``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+
+def packument_url(registry: str, name: str) -> str:
+    return registry + quote(name, safe="@/").replace("/", "%2f")
+
+
+async def run(registry: str, names: list[str], concurrency: int, mode: str) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60.0, trust_env=False) as client:
+        etags: dict[str, str] = {}
+        if mode == "revalidate":
+            etags = (await client.get(registry + "-/bench/etags")).json()
+        semaphore = asyncio.Semaphore(concurrency)
+        pending = iter(names)
+        total_bytes = 0
+        requests = 0
+
+        async def worker() -> None:
+            nonlocal total_bytes, requests
+            for name in pending:
+                headers = {"Accept": "application/json"}
+                if mode == "revalidate":
+                    headers["If-None-Match"] = etags[name]
+                async with semaphore:
+                    response = await client.get(packument_url(registry, name), headers=headers)
+                requests += 1
+                if mode == "revalidate":
+                    if response.status_code != 304:
+                        raise SystemExit(f"{name}: expected 304, got {response.status_code}")
+                    continue
+                response.raise_for_status()
+                total_bytes += len(response.content)
+                orjson.loads(response.content)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(min(64, len(names)))))
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "requests": requests, "bytes": total_bytes}
+
+
+def main() -> None:
+    registry, names_file, concurrency, mode = sys.argv[1:5]
+    names = [n for n in open(names_file, encoding="utf-8").read().splitlines() if n]
+    result = asyncio.run(run(registry, names, int(concurrency), mode))
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()
