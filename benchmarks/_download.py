@@ -3,18 +3,28 @@
 Run by ``check_speed.py`` as its own process (so its wall time, like ``custody``'s, includes
 starting Python)::
 
-    python benchmarks/_download.py REGISTRY_URL NAMES_FILE CONCURRENCY get|revalidate
+    python benchmarks/_download.py REGISTRY_URL NAMES_FILE CONCURRENCY get|revalidate one|small
 
 ``get`` downloads and JSON-parses (orjson) every document; ``revalidate`` sends each document's
 ``If-None-Match`` (ETags read from the benchmark registry first, untimed) and expects 304s.
+``one``: httpx's default transport, one connection pool of CONCURRENCY connections; ``small``:
+the transport custody's client uses (several small pools, see ``custody.registries.http``).
 Prints one JSON line: ``{"seconds": <time spent fetching>, "requests": n, "bytes": n}``."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import ssl
 import sys
 import time
 from urllib.parse import quote
+
+# As custody.registries.http does: httpcore 1.0 retries a failed ``import sniffio`` several
+# times a request when sniffio is absent (encode/httpcore#1102). The floor gets the same fix, so
+# it stays a fair floor.
+if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 import httpx
 import orjson
@@ -24,9 +34,21 @@ def packument_url(registry: str, name: str) -> str:
     return registry + quote(name, safe="@/").replace("/", "%2f")
 
 
-async def run(registry: str, names: list[str], concurrency: int, mode: str) -> dict[str, float]:
+def transport(kind: str, concurrency: int) -> httpx.AsyncBaseTransport | None:
+    if kind == "one":
+        return None
+    from custody.registries.http import _SmallPools
+
+    return _SmallPools(concurrency, ssl.create_default_context())
+
+
+async def run(
+    registry: str, names: list[str], concurrency: int, mode: str, pools: str
+) -> dict[str, float]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60.0, trust_env=False) as client:
+    async with httpx.AsyncClient(
+        limits=limits, timeout=60.0, trust_env=False, transport=transport(pools, concurrency)
+    ) as client:
         etags: dict[str, str] = {}
         if mode == "revalidate":
             etags = (await client.get(registry + "-/bench/etags")).json()
@@ -59,9 +81,10 @@ async def run(registry: str, names: list[str], concurrency: int, mode: str) -> d
 
 
 def main() -> None:
-    registry, names_file, concurrency, mode = sys.argv[1:5]
-    names = [n for n in open(names_file, encoding="utf-8").read().splitlines() if n]
-    result = asyncio.run(run(registry, names, int(concurrency), mode))
+    registry, names_file, concurrency, mode, pools = sys.argv[1:6]
+    with open(names_file, encoding="utf-8") as fh:
+        names = [n for n in fh.read().splitlines() if n]
+    result = asyncio.run(run(registry, names, int(concurrency), mode, pools))
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
 
 

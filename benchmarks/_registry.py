@@ -11,7 +11,10 @@ costs no disk read, JSON work or compression: the server is kept out of the meas
 Like the public registry it sends a strong ``ETag``, answers ``If-None-Match`` with 304 and
 serves ``Content-Encoding: gzip`` to clients that accept it. Extra endpoints: ``/-/ping``
 (readiness), ``/-/bench/stats`` (request counts by status since the last ``?reset=1``) and
-``/-/bench/etags`` (every document's ETag, for the bare revalidation floor)."""
+``/-/bench/etags`` (every document's ETag, for the bare revalidation floor).
+
+Tarballs (``<name>/-/<basename>-<version>.tgz``) are the synthetic ones of ``_tarballs.py``,
+rebuilt on request (the packuments publish their digests) and counted as ``tgz``."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import uvicorn
+from _tarballs import parse_tarball_path, tarball
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -61,6 +65,8 @@ def make_app(docs: dict[str, Document]) -> Starlette:
         # raw_path keeps npm's ``@scope%2fname`` form; both it and ``@scope/name`` resolve.
         raw = request.scope.get("raw_path") or request.url.path.encode()
         name = unquote(raw.decode("latin-1").split("?", 1)[0].lstrip("/"))
+        if name.endswith(".tgz"):
+            return tgz(name)
         doc = docs.get(name)
         if doc is None:
             counts["404"] += 1
@@ -77,6 +83,16 @@ def make_app(docs: dict[str, Document]) -> Starlette:
             return Response(doc.gzipped, media_type="application/json", headers=headers)
         counts["bytes"] += len(doc.plain)
         return Response(doc.plain, media_type="application/json", headers=headers)
+
+    def tgz(path: str) -> Response:
+        parsed = parse_tarball_path(path)
+        if parsed is None or parsed[0] not in docs:
+            counts["404"] += 1
+            return JSONResponse({"error": "not found"}, status_code=404)
+        data = tarball(*parsed)
+        counts["tgz"] += 1
+        counts["bytes"] += len(data)
+        return Response(data, media_type="application/octet-stream")
 
     async def ping(request: Request) -> Response:
         return JSONResponse({})

@@ -1,26 +1,28 @@
 """How fast is ``custody check`` on a thousand npm packages, next to merely downloading them?
 
-    .venv/bin/python benchmarks/check_speed.py [--packages 1000] [--concurrency 16] [--postgres]
+    .venv/bin/python benchmarks/check_speed.py [--packages 1000] [--concurrency 16]
+        [--repeat 1] [--postgres]
 
-Builds, under ``benchmarks/.work/`` (gitignored, rebuilt every run):
+Builds, under ``benchmarks/.work/check_speed/`` (gitignored, rebuilt every run):
 
 - ``--packages`` packuments made from the real npm documents in ``../shared/fixtures`` (the
-  originals first, then clones renamed ``bench-NNNN-<name>``), served on 127.0.0.1 by
+  originals, then clones renamed ``bench-NNNN-<name>``), served on 127.0.0.1 by
   ``_registry.py`` (uvicorn + Starlette, ETag / 304, gzip);
 - a ``package-lock.json`` (v3) locking every package at its ``latest`` version.
 
-Then measures, each as its own process (wall time and peak RSS of that process alone, from
-``os.wait4``): Python start-up, the bare download floor (``_download.py``), ``custody init``,
-and ``custody check`` cold, warm (revalidation: 304s) and warm with ``--max-age 3600`` (no
-requests), on SQLite and, with ``--postgres``, on PostgreSQL. See ``benchmarks/README.md``.
-Loopback only; the registry is stopped (with its process group) on every exit."""
+Then measures, each as its own process (wall time; CPU time and peak RSS of that process
+alone, from ``os.wait4``): Python start-up, the bare download floors (``_download.py``),
+``custody init``, and ``custody check`` cold, warm (revalidation: 304s) and warm with
+``--max-age 3600`` (no requests), on SQLite and, with ``--postgres``, on PostgreSQL. See
+``benchmarks/README.md``. Loopback only; the registry is stopped (with its process group) on
+every exit."""
 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import gzip
+import hashlib
 import os
 import random
 import shutil
@@ -31,18 +33,19 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _tarballs
 import httpx
 import orjson
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 FIXTURES = REPO.parent / "shared" / "fixtures" / "npm-packuments"
-WORK = BENCH / ".work"
+WORK = BENCH / ".work" / "check_speed"  # only this is wiped: other benchmarks share .work/
 PYTHON = sys.executable
 CUSTODY = [PYTHON, "-m", "custody"]
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -57,7 +60,7 @@ class Locked:
     name: str
     version: str
     resolved: str
-    integrity: str | None
+    integrity: str
     size: int  # bytes of the (uncompressed) packument
 
 
@@ -66,24 +69,13 @@ def _clone_name(name: str, index: int) -> str:
     return f"{scope}/bench-{index:04d}-{base}" if scope else f"bench-{index:04d}-{base}"
 
 
-def _tarball(registry: str, name: str, version: str) -> str:
-    return f"{registry}{name}/-/{name.rpartition('/')[2]}-{version}.tgz"
-
-
-def _integrity(dist: dict[str, Any]) -> str | None:
-    if isinstance(dist.get("integrity"), str):
-        return str(dist["integrity"])
-    shasum = dist.get("shasum")
-    if isinstance(shasum, str) and len(shasum) == 40:
-        return "sha1-" + base64.b64encode(bytes.fromhex(shasum)).decode()
-    return None
-
-
 def build_packuments(count: int, registry: str, out: Path) -> list[Locked]:
     """Write ``count`` packuments (and their gzipped twins) under ``out``; return what to lock.
 
     The fixtures are shuffled with a fixed seed, so a smaller ``count`` is still a fair sample
-    of their sizes; beyond the 269 originals each is cloned under new names."""
+    of their sizes; beyond the 269 originals each is cloned under new names. Every version's
+    ``dist`` points to its synthetic tarball on the local registry (``_tarballs.py``): the
+    content review of ``custody check`` downloads those of releases that drew a finding."""
     sources = sorted(FIXTURES.rglob("*.json"))
     random.Random(0).shuffle(sources)
     base = registry.rstrip("/").encode()
@@ -95,26 +87,18 @@ def build_packuments(count: int, registry: str, out: Path) -> list[Locked]:
         if index >= len(sources):
             name = _clone_name(doc["name"], index)
             doc["name"] = doc["_id"] = name
-            for version, manifest in doc["versions"].items():
-                manifest["name"] = name
-                manifest["_id"] = f"{name}@{version}"
-                manifest.setdefault("dist", {})["tarball"] = _tarball(registry, name, version)
+        for version, manifest in doc["versions"].items():
+            manifest["name"] = name
+            manifest["_id"] = f"{name}@{version}"
+            manifest["dist"] = _tarballs.dist(registry, name, version)
         body = orjson.dumps(doc)
         path = out / f"{name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
         path.with_name(path.name + ".gz").write_bytes(gzip.compress(body, 6, mtime=0))
         version = doc["dist-tags"]["latest"]
-        dist = doc["versions"][version].get("dist", {})
-        locked.append(
-            Locked(
-                name,
-                version,
-                dist.get("tarball") or _tarball(registry, name, version),
-                _integrity(dist),
-                len(body),
-            )
-        )
+        dist = doc["versions"][version]["dist"]
+        locked.append(Locked(name, version, dist["tarball"], dist["integrity"], len(body)))
     return locked
 
 
@@ -126,10 +110,11 @@ def write_lockfile(path: Path, locked: Sequence[Locked]) -> None:
     }
     packages: dict[str, Any] = {"": root}
     for p in locked:
-        entry: dict[str, Any] = {"version": p.version, "resolved": p.resolved}
-        if p.integrity:
-            entry["integrity"] = p.integrity
-        packages[f"node_modules/{p.name}"] = entry
+        packages[f"node_modules/{p.name}"] = {
+            "version": p.version,
+            "resolved": p.resolved,
+            "integrity": p.integrity,
+        }
     doc = {
         "name": "bench-app",
         "version": "1.0.0",
@@ -206,17 +191,18 @@ def server_stats(registry: str) -> Counter[str]:
 class Step:
     label: str
     seconds: float
+    cpu_seconds: float  # user + system time of the process
     max_rss_mb: float
     exit_code: int
     stdout: str
     stderr: str
     served: Counter[str] = field(default_factory=Counter)
-    inner_seconds: float | None = None  # time the floor spent fetching, without start-up
     note: str = ""
 
 
 def measure(label: str, argv: Sequence[str], *, cwd: Path, env: dict[str, str]) -> Step:
-    """Run ``argv`` as its own process: wall time and that process's own peak RSS."""
+    """Run ``argv`` as its own process: wall time, and that process's own CPU time and peak RSS
+    (``os.wait4`` reports them for exactly this child)."""
     out_path, err_path = WORK / "step.out", WORK / "step.err"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
@@ -227,6 +213,10 @@ def measure(label: str, argv: Sequence[str], *, cwd: Path, env: dict[str, str]) 
         timer.start()
         try:
             _pid, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # interrupted: leave nothing running
+            proc.kill()
+            proc.wait()
+            raise
         finally:
             timer.cancel()
         seconds = time.perf_counter() - start
@@ -234,6 +224,7 @@ def measure(label: str, argv: Sequence[str], *, cwd: Path, env: dict[str, str]) 
     return Step(
         label,
         seconds,
+        usage.ru_utime + usage.ru_stime,
         usage.ru_maxrss / 1024,  # KiB on Linux
         proc.returncode,
         out_path.read_text(errors="replace"),
@@ -243,7 +234,7 @@ def measure(label: str, argv: Sequence[str], *, cwd: Path, env: dict[str, str]) 
 
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
-    env["CUSTODY_CACHE_DIR"] = str(WORK / "cache")
+    env["CUSTODY_CACHE_DIR"] = str(WORK / "cache" / "default")
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     env.pop("CI", None)
     return env
@@ -253,12 +244,12 @@ def child_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """A fresh database for the run (the CLI has no schema option), dropped afterwards."""
+def postgres_database(admin_url: str, suffix: str) -> Iterator[str]:
+    """A fresh database (the CLI has no schema option), dropped when the block ends."""
     import psycopg
     from sqlalchemy.engine import make_url
 
-    name = f"custody_bench_{os.getpid()}"
+    name = f"custody_bench_{os.getpid()}_{suffix}"
     admin = make_url(admin_url).set(drivername="postgresql")
     conninfo = admin.render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
@@ -285,20 +276,95 @@ def check_summary(step: Step) -> str:
     return ", ".join(f"{a} {n}" for a, n in sorted(actions.items()))
 
 
+class Bench:
+    """The inputs of one run and the steps measured so far."""
+
+    def __init__(self, args: argparse.Namespace, registry: str, project: Path) -> None:
+        self.args = args
+        self.registry = registry
+        self.project = project
+        self.lockfile = project / "package-lock.json"
+        self.trust = project / "custody.toml"
+        self.env = child_env()
+        self.steps: list[Step] = []
+
+    def best_of(
+        self,
+        label: str,
+        argv: Callable[[int], Sequence[str]],
+        env: Callable[[int], dict[str, str]] | None = None,
+    ) -> Step:
+        """Run ``argv(i)`` ``--repeat`` times; keep the fastest run, or the first failed one."""
+        runs: list[Step] = []
+        for i in range(self.args.repeat):
+            server_stats(self.registry)  # reset the counts
+            step = measure(
+                label, argv(i), cwd=self.project, env=env(i) if env is not None else self.env
+            )
+            step.served = server_stats(self.registry)
+            runs.append(step)
+        failed = [r for r in runs if r.exit_code not in (0, 1)]
+        best = failed[0] if failed else min(runs, key=lambda r: r.seconds)
+        self.steps.append(best)
+        print(f"  {label}: " + ", ".join(f"{r.seconds:.2f}" for r in runs) + " s", flush=True)
+        return best
+
+    def floor(self, label: str, mode: str, pools: str) -> None:
+        argv = [PYTHON, str(BENCH / "_download.py"), self.registry, str(WORK / "names.txt")]
+        argv += [str(self.args.concurrency), mode, pools]
+        step = self.best_of(label, lambda _i: argv)
+        if step.exit_code == 0:
+            step.note = f"{orjson.loads(step.stdout)['seconds']:.2f} s in the fetch loop"
+        else:
+            step.note = f"FAILED: {step.stderr.strip()[-300:]}"
+
+    def custody(
+        self, label: str, command: str, database: Callable[[int], str], *extra: str
+    ) -> Step:
+        def argv(i: int) -> list[str]:
+            trust = self.trust if command == "check" else self.project / f"custody-{i}.toml"
+            out = [*CUSTODY, command, str(self.lockfile), "--trust-file", str(trust)]
+            out += ["--npm-registry", self.registry, "--database", database(i)]
+            out += ["--concurrency", str(self.args.concurrency)]
+            return out + (["--format", "json", *extra] if command == "check" else [])
+
+        def env(i: int) -> dict[str, str]:
+            """Custody's cache directory (downloaded tarballs) goes with the database: a cold
+            run starts without either, a warm one has both."""
+            key = hashlib.sha1(database(i).encode()).hexdigest()[:12]
+            return {**self.env, "CUSTODY_CACHE_DIR": str(WORK / "cache" / key)}
+
+        step = self.best_of(label, argv, env)
+        if command == "check":
+            step.note = check_summary(step)
+        elif step.exit_code != 0:
+            step.note = f"FAILED: {step.stderr.strip()[-300:]}"
+        else:
+            (self.project / "custody-0.toml").replace(self.trust)
+        return step
+
+    def checks(self, backend: str, database: Callable[[int], str]) -> None:
+        """Cold (a fresh database each time), then warm and --max-age on the last one."""
+        self.custody(f"check cold ({backend})", "check", database)
+        last = self.args.repeat - 1
+
+        def warm(_i: int) -> str:
+            return database(last)
+
+        self.custody(f"check warm ({backend})", "check", warm)
+        self.custody(f"check warm --max-age 3600 ({backend})", "check", warm, "--max-age", "3600")
+
+
 def run(args: argparse.Namespace) -> list[Step]:
     shutil.rmtree(WORK, ignore_errors=True)
     project = WORK / "project"
     project.mkdir(parents=True)
-    env = child_env()
     port = free_port()
-    registry_url = f"http://127.0.0.1:{port}/"
 
     started = time.perf_counter()
-    locked = build_packuments(args.packages, registry_url, WORK / "registry")
-    lockfile = project / "package-lock.json"
-    write_lockfile(lockfile, locked)
-    names = WORK / "names.txt"
-    names.write_text("\n".join(p.name for p in locked) + "\n")
+    locked = build_packuments(args.packages, f"http://127.0.0.1:{port}/", WORK / "registry")
+    write_lockfile(project / "package-lock.json", locked)
+    (WORK / "names.txt").write_text("\n".join(p.name for p in locked) + "\n")
     total_mb = sum(p.size for p in locked) / 2**20
     print(
         f"built {len(locked)} packuments ({total_mb:.1f} MB of JSON) and a lockfile in "
@@ -306,89 +372,71 @@ def run(args: argparse.Namespace) -> list[Step]:
         flush=True,
     )
 
-    conc = str(args.concurrency)
-    trust = project / "custody.toml"
-    steps: list[Step] = []
-
-    def step(label: str, argv: Sequence[str], note: str = "") -> Step:
-        server_stats(registry)  # reset the counts
-        s = measure(label, argv, cwd=project, env=env)
-        s.served = server_stats(registry)
-        s.note = note
-        steps.append(s)
-        print(f"  {label}: {s.seconds:.2f} s", flush=True)
-        return s
-
-    def floor(label: str, mode: str) -> None:
-        s = step(label, [PYTHON, str(BENCH / "_download.py"), registry, str(names), conc, mode])
-        if s.exit_code == 0:
-            inner = orjson.loads(s.stdout)
-            s.inner_seconds = float(inner["seconds"])
-            s.note = f"{inner['seconds']:.2f} s fetching, the rest is start-up"
-        else:
-            s.note = f"FAILED: {s.stderr.strip()[-300:]}"
-
-    def custody(label: str, command: str, database: str, *extra: str) -> None:
-        argv = [*CUSTODY, command, str(lockfile), "--trust-file", str(trust)]
-        argv += ["--npm-registry", registry, "--database", database, "--concurrency", conc]
-        if command == "check":
-            argv += ["--format", "json", *extra]
-        s = step(label, argv)
-        if command == "check":
-            s.note = check_summary(s)
-        elif s.exit_code != 0:
-            s.note = f"FAILED: {s.stderr.strip()[-300:]}"
-
-    def checks(backend: str, database: str) -> None:
-        custody(f"check cold ({backend})", "check", database)
-        custody(f"check warm ({backend})", "check", database)
-        custody(f"check warm --max-age ({backend})", "check", database, "--max-age", "3600")
-
     with registry_server(WORK / "registry", port, WORK / "registry.log") as registry:
         print(f"registry: uvicorn + Starlette on {registry} (ETag/304, gzip)", flush=True)
-        step("python start-up (custody --version)", [*CUSTODY, "--version"])
-        floor("bare download + orjson (floor)", "get")
-        floor("bare revalidation, 304s (floor)", "revalidate")
-        custody("custody init (cold)", "init", f"sqlite:///{WORK / 'init.sqlite3'}")
-        if steps[-1].exit_code != 0:
-            return steps
-        checks("sqlite", f"sqlite:///{WORK / 'check.sqlite3'}")
-        if args.postgres:
-            with postgres_database(args.postgres_url) as database:
-                checks("postgres", database)
-    return steps
+        bench = Bench(args, registry, project)
+        bench.best_of("python start-up (custody --version)", lambda _i: [*CUSTODY, "--version"])
+        bench.floor("download, httpx one pool", "get", "one")
+        bench.floor("download, httpx small pools", "get", "small")
+        bench.floor("revalidate (304), httpx one pool", "revalidate", "one")
+        bench.floor("revalidate (304), httpx small pools", "revalidate", "small")
+
+        def sqlite(name: str) -> Callable[[int], str]:
+            return lambda i: f"sqlite:///{WORK / f'{name}-{i}.sqlite3'}"
+
+        init = bench.custody("custody init (cold)", "init", sqlite("init"))
+        if init.exit_code == 0:
+            bench.checks("sqlite", sqlite("check"))
+            if args.postgres:
+                with contextlib.ExitStack() as dropped_at_exit:
+                    databases: dict[int, str] = {}
+
+                    def postgres(i: int) -> str:
+                        if i not in databases:
+                            fresh = postgres_database(args.postgres_url, str(i))
+                            databases[i] = dropped_at_exit.enter_context(fresh)
+                        return databases[i]
+
+                    bench.checks("postgres", postgres)
+    return bench.steps
 
 
 def print_table(steps: Sequence[Step], packages: int) -> None:
-    floor = next((s for s in steps if s.label.startswith("bare download")), None)
-    header = f"{'step':<36} {'wall s':>7} {'pkg/s':>7} {'RSS MB':>7} {'x floor':>7} "
-    header += f"{'200':>5} {'304':>5} {'exit':>4}  note"
+    floors = [s for s in steps if s.label.startswith("download") and s.exit_code == 0]
+    floor = min(floors, key=lambda s: s.seconds, default=None)
+    header = f"{'step':<38} {'wall s':>6} {'CPU s':>6} {'pkg/s':>6} {'RSS MB':>6} "
+    header += f"{'x floor':>7} {'200':>5} {'304':>5} {'tgz':>4} {'exit':>4}  note"
     print()
     print(header)
     print("-" * len(header))
     for s in steps:
-        ratio = f"{s.seconds / floor.seconds:.2f}" if floor and floor.seconds else "-"
+        times = f"{s.seconds / floor.seconds:.2f}" if floor else "-"
         print(
-            f"{s.label:<36} {s.seconds:>7.2f} {packages / s.seconds:>7.0f} {s.max_rss_mb:>7.0f} "
-            f"{ratio:>7} {s.served.get('200', 0):>5} {s.served.get('304', 0):>5} "
-            f"{s.exit_code:>4}  {s.note}"
+            f"{s.label:<38} {s.seconds:>6.2f} {s.cpu_seconds:>6.2f} {packages / s.seconds:>6.0f} "
+            f"{s.max_rss_mb:>6.0f} {times:>7} {s.served.get('200', 0):>5} "
+            f"{s.served.get('304', 0):>5} {s.served.get('tgz', 0):>4} {s.exit_code:>4}  {s.note}"
         )
-    cold = next((s for s in steps if s.label == "check cold (sqlite)"), None)
-    warm = next((s for s in steps if s.label == "check warm (sqlite)"), None)
+    by_label = {s.label: s for s in steps}
+    cold, warm = by_label.get("check cold (sqlite)"), by_label.get("check warm (sqlite)")
+    lean = by_label.get("check warm --max-age 3600 (sqlite)")
     print()
-    if warm is not None:
-        verdict = "met" if warm.seconds < 1.0 else "NOT met"
-        print(f"target warm check < 1 s: {warm.seconds:.2f} s, {verdict}")
+    if floor is not None:
+        print(f"floor: {floor.label} ({floor.seconds:.2f} s), the faster of the two downloads")
+    for what, step in (("warm check (304s)", warm), ("warm check --max-age", lean)):
+        if step is not None:
+            verdict = "met" if step.seconds < 1.0 else "NOT met"
+            print(f"target {what} < 1 s: {step.seconds:.2f} s, {verdict}")
     if cold is not None and floor is not None:
         ratio = cold.seconds / floor.seconds
         verdict = "met" if ratio <= 1.5 else "NOT met"
-        print(f"target cold check <= 1.5 x bare download: {ratio:.2f} x, {verdict}")
+        print(f"target cold check <= 1.5 x floor: {ratio:.2f} x, {verdict}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packages", type=int, default=1000, help="packages (default 1000)")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per step; the best counts")
     parser.add_argument("--postgres", action="store_true", help="also measure on PostgreSQL")
     parser.add_argument(
         "--postgres-url",
@@ -396,16 +444,26 @@ def main() -> int:
         help=f"a server where a scratch database can be created (default {DEFAULT_POSTGRES})",
     )
     args = parser.parse_args()
-    if args.packages < 1 or args.concurrency < 1:
-        parser.error("--packages and --concurrency must be at least 1")
+    if min(args.packages, args.concurrency, args.repeat) < 1:
+        parser.error("--packages, --concurrency and --repeat must be at least 1")
+    # SIGTERM unwinds like Ctrl-C, so the registry and a running step are stopped too.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(128 + signal.SIGTERM))
     if not FIXTURES.is_dir():
         print(f"skipped: the npm packument fixtures are not at {FIXTURES}")
         return 0
-    print(f"Custody check speed: {args.packages} npm packages, concurrency {args.concurrency}")
+    print(
+        f"Custody check speed: {args.packages} npm packages, concurrency {args.concurrency}, "
+        f"best of {args.repeat}; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     steps = run(args)
     print_table(steps, args.packages)
     return 0 if all(s.exit_code in (0, 1) for s in steps) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted (the registry and any running step were stopped)", file=sys.stderr)
+        sys.exit(130)

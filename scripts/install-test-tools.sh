@@ -3,6 +3,7 @@
 #   .tools/node/         Verdaccio (npm registry) from a package.json written here
 #   .tools/devpi-venv/   devpi-server + devpi-client (PyPI registry), in their own venv so their
 #                        dependencies never mix with the project's
+#   /usr/bin/chromium    Debian's chromium (as root with apt-get only), for the HTML report test
 # Idempotent: a stamp file per tool records what was installed; when it matches, nothing runs.
 # Environment: PYTHON (interpreter for the devpi venv, default python3), FORCE=1 to reinstall.
 set -euo pipefail
@@ -90,10 +91,29 @@ install_devpi() {
   printf '%s' "$wanted" >"$stamp_file"
 }
 
+# Debian's chromium for the HTML report test (Playwright drives it with executable_path; no
+# browser is ever downloaded by Playwright). Installed only as root with apt-get; otherwise the
+# test skips (or fails under CI) and says what is missing.
+install_chromium() {
+  if [[ -x /usr/bin/chromium ]]; then
+    say "chromium: present (/usr/bin/chromium)"
+    return
+  fi
+  if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    say "chromium: missing and not root with apt-get: install Debian's chromium package yourself"
+    return
+  fi
+  say "chromium: installing Debian's chromium package"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  [[ -x /usr/bin/chromium ]] || die "chromium missing after apt-get install"
+}
+
 main() {
   mkdir -p "$tools"
   install_verdaccio
   install_devpi
+  install_chromium
   local verdaccio_version devpi_version
   verdaccio_version="$(cd "$node_dir" && node -p 'require("verdaccio/package.json").version')"
   devpi_version="$("$devpi_venv/bin/python" -c \

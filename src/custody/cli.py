@@ -107,6 +107,14 @@ OfflineOpt = Annotated[
         help="Answer from the ledger's cache only; a package never fetched before is exit 3.",
     ),
 ]
+ContentOpt = Annotated[
+    bool,
+    typer.Option(
+        "--content/--no-content",
+        help="Download and compare the artifacts of flagged releases (check) or of every "
+        "upgrade (diff), without running anything: content.obfuscated, scripts.*.",
+    ),
+]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Output format: text or json.")]
 AsOfOpt = Annotated[
     str | None,
@@ -166,6 +174,28 @@ def _trust_path(option: Path | None, *, for_writing: bool = False) -> Path | Non
     if found is None and for_writing:
         return Path.cwd() / "custody.toml"
     return found
+
+
+REPORT_FORMATS = ("text", "json", "markdown", "sarif")
+ReportFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format: text, json, markdown (a pull-request comment) or sarif.",
+    ),
+]
+
+
+def _emit(report: Any, fmt: str, *, verbose: bool) -> None:
+    """Print a report in ``fmt`` and exit with its code (0 allowed, 1 held or blocked)."""
+    from custody.formats import FORMATS, text
+
+    if fmt == "text":
+        sys.stdout.write(text.render(report, verbose=verbose, color=sys.stdout.isatty()))
+    else:
+        sys.stdout.write(FORMATS[fmt](report))
+    raise typer.Exit(report.exit_code)
 
 
 def _check_format(fmt: str, allowed: tuple[str, ...] = ("text", "json")) -> None:
@@ -262,7 +292,7 @@ def init(
 def check(
     lockfiles: LockfilesArg = None,
     trust_file: TrustFileOpt = None,
-    fmt: FormatOpt = "text",
+    fmt: ReportFormatOpt = "text",
     as_of: AsOfOpt = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show every release and every finding.")
@@ -274,18 +304,36 @@ def check(
     max_age: MaxAgeOpt = None,
     timeout: TimeoutOpt = 30.0,
     offline: OfflineOpt = False,
+    content: ContentOpt = True,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Also store what each lockfile locks in the ledger's inventory, for "
+            "`custody where`, `rollback` and `watch`.",
+        ),
+    ] = False,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            help="Project name for --record. Default: the folder the lockfile is in.",
+        ),
+    ] = None,
 ) -> None:
     """Check every locked release against the trust file and its custody history.
 
     Exits 1 when a release is held (custody changed, needs approval) or blocked. Example:
     custody check package-lock.json --format json
+
+    With --record, also stores what each lockfile locks in the ledger (for `custody where`,
+    `rollback` and `watch`). Example: custody check --record --project web
     """
     from custody.engine import FetchOptions, read_lockfiles
     from custody.engine import check as run_check
-    from custody.formats import json_format, text
     from custody.trust import load_trust_file
 
-    _check_format(fmt)
+    _check_format(fmt, REPORT_FORMATS)
     when = parse_time(as_of) if as_of else None
     paths = _lockfiles(lockfiles)
     path = _trust_path(trust_file)
@@ -310,14 +358,13 @@ def check(
                 max_age=max_age,
                 timeout=timeout,
                 offline=offline,
+                content=content,
                 progress=progress,
             ),
         )
-    if fmt == "json":
-        sys.stdout.write(json_format.render(report))
-    else:
-        sys.stdout.write(text.render(report, verbose=verbose, color=sys.stdout.isatty()))
-    raise typer.Exit(report.exit_code)
+        if record:
+            _record_inventory(ledger, locked, project)
+    _emit(report, fmt, verbose=verbose)
 
 
 @app.command()
@@ -493,6 +540,590 @@ def demo(
     from custody.demo import run_demo
 
     raise typer.Exit(run_demo(keep=keep, console=Console(highlight=False)))
+
+
+def _record_inventory(ledger: Any, locked: Any, project: str | None) -> None:
+    """``check --record``: store what each lockfile locks in the ledger's inventory."""
+    from custody.inventory import record_locked
+
+    recorded = record_locked(
+        ledger,
+        list(locked.lockfiles),
+        list(locked.dependencies),
+        project=project,
+        scanned_at=datetime.now(UTC),
+    )
+    for r in recorded:
+        err.print(f"recorded {r.dependencies} dependencies of {r.lockfile} (project {r.project})")
+
+
+def _policy(trust_file: Path | None) -> Any:
+    from custody.policy import DEFAULT_POLICY
+    from custody.trust import load_trust_file
+
+    path = _trust_path(trust_file)
+    return load_trust_file(path).policy if path is not None and path.exists() else DEFAULT_POLICY
+
+
+def _write_output(text_out: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text_out)
+        return
+    try:
+        output.write_text(text_out, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", path=str(output)) from None
+    err.print(f"wrote {output}")
+
+
+@app.command()
+def fragile(
+    lockfiles: LockfilesArg = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Output format: text, json, markdown or html.")
+    ] = "text",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+    top: Annotated[
+        int,
+        typer.Option("--top", min=0, help="Show this many packages in text and Markdown (0: all)."),
+    ] = 20,
+    as_of: AsOfOpt = None,
+    trust_file: TrustFileOpt = None,
+    npm_registry: NpmRegistryOpt = None,
+    pypi_index: PypiIndexOpt = None,
+    database: DatabaseOpt = None,
+    concurrency: ConcurrencyOpt = 16,
+    max_age: MaxAgeOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    offline: OfflineOpt = False,
+) -> None:
+    """Rank the dependencies that are both critical to you and fragile, and where to help.
+
+    Critical: fan-in within your projects and, where configured, public weekly downloads
+    (CUSTODY_POPULARITY_NPM_URL / CUSTODY_POPULARITY_PYPI_URL, URL templates with {package};
+    without them the report says it used fan-in only). Fragile: a single maintainer, long
+    inactivity, slowing releases, no provenance, an ownership change on record, deprecation or
+    "looking for maintainers" notes. Every point is explained (docs/fragility.md).
+
+    Examples: custody fragile package-lock.json; custody fragile -f html -o radar.html
+    """
+    from custody.engine import FetchOptions, read_lockfiles
+    from custody.formats import fragility as fragility_format
+    from custody.formats import html
+    from custody.popularity import PopularitySettings
+    from custody.radar import fragile as run_fragile
+
+    _check_format(fmt, ("text", "json", "markdown", "html"))
+    when = parse_time(as_of) if as_of else None
+    locked = read_lockfiles(_lockfiles(lockfiles))
+    policy = _policy(trust_file)
+    with _ledger(database) as ledger, _progress("fetching") as progress:
+        report = run_fragile(
+            locked,
+            ledger,
+            _settings(npm_registry, pypi_index, locked.ecosystems),
+            PopularitySettings.from_env(os.environ),
+            policy,
+            as_of=when,
+            options=FetchOptions(
+                concurrency=concurrency,
+                max_age=max_age,
+                timeout=timeout,
+                offline=offline,
+                progress=progress,
+            ),
+        )
+    limit = top or None
+    if fmt == "json":
+        out = fragility_format.render_json(report)
+    elif fmt == "markdown":
+        out = fragility_format.render_markdown(report, top=limit)
+    elif fmt == "html":
+        out = html.render(report)
+    else:
+        out = fragility_format.render_text(report, top=limit)
+    _write_output(out, output)
+
+
+@app.command()
+def where(
+    package: Annotated[
+        str,
+        typer.Argument(
+            help="ECO:NAME[@RANGE]: npm:event-stream, npm:event-stream@3.3.6, "
+            "'npm:event-stream@>=3.3.6 <4', 'pypi:requests@>=2.31,<2.33'"
+        ),
+    ],
+    fmt: FormatOpt = "text",
+    database: DatabaseOpt = None,
+) -> None:
+    """List every recorded project, lockfile and dependency path that includes a package.
+
+    Projects are recorded by `custody check --record`. RANGE is an npm range (node-semver) or
+    a PEP 440 specifier; a bare version means exactly that one. Exits 0 when found, 1 when no
+    recorded project includes it.
+
+    Examples: custody where npm:event-stream@3.3.6; custody where 'pypi:urllib3@<2'
+    """
+    from custody.inventory import path_text
+    from custody.inventory import where as find
+
+    _check_format(fmt)
+    eco, name, spec = parse_package_ref(package)
+    with _ledger(database) as ledger:
+        entries = find(ledger, eco, name, spec)
+    label = f"{eco.value}:{name}" + (f"@{spec}" if spec else "")
+    if fmt == "json":
+        doc = {
+            "schema": "custody/where@1",
+            "package": f"{eco.value}:{name}",
+            "range": spec,
+            "entries": [
+                {
+                    "project": e.project,
+                    "lockfile": e.lockfile,
+                    "version": e.version,
+                    "direct": e.direct,
+                    "dev": e.dev,
+                    "optional": e.optional,
+                    "paths": [list(p) for p in e.paths],
+                    "scanned_at": e.scanned_at.isoformat(),
+                }
+                for e in entries
+            ],
+        }
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        raise typer.Exit(0 if entries else 1)
+    out = Console(highlight=False, soft_wrap=True)
+    if not entries:
+        out.print(f"{escape(label)}: in no recorded project (record with `custody check --record`)")
+        raise typer.Exit(1)
+    projects = {e.project for e in entries}
+    lockfiles = {e.lockfile for e in entries}
+    out.print(
+        f"{escape(label)}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} in "
+        f"{len(lockfiles)} lockfile(s) of {len(projects)} project(s)"
+    )
+    for e in entries:
+        kind = "direct" if e.direct else "transitive"
+        extra = "".join(f", {k}" for k, v in (("dev", e.dev), ("optional", e.optional)) if v)
+        out.print(f"  {escape(e.project)}  {escape(e.lockfile)}")
+        out.print(f"    {escape(e.name)}@{escape(e.version)} ({kind}{extra})")
+        for p in e.paths:
+            out.print(f"      via {escape(path_text(p))}")
+
+
+@app.command()
+def rollback(
+    package: Annotated[str, typer.Argument(help="ECO:NAME, e.g. npm:event-stream")],
+    write: Annotated[
+        bool, typer.Option("--write", help="Apply the changes (default: only print them).")
+    ] = False,
+    relock: Annotated[
+        bool,
+        typer.Option(
+            "--relock",
+            help="With --write, also update the lockfile (`npm install --package-lock-only`, "
+            "`uv lock`) and re-read it to confirm.",
+        ),
+    ] = False,
+    to_version: Annotated[
+        str | None,
+        typer.Option("--to", help="Pin this version instead of the last trusted release."),
+    ] = None,
+    trust_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--trust-file",
+            help="Judge every project by this trust file. Default: each project's own "
+            "custody.toml (from its lockfile's folder up).",
+        ),
+    ] = None,
+    fmt: FormatOpt = "text",
+    npm_registry: NpmRegistryOpt = None,
+    pypi_index: PypiIndexOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Pin every recorded project back to the last release by a trusted custodian.
+
+    For each lockfile (recorded by `custody check --record`) that locks an untrusted release:
+    npm gets an `overrides` entry in package.json (and an exact direct dependency); a pinned
+    requirements.txt gets the trusted version with its hashes; uv gets an
+    override-dependencies entry in pyproject.toml. Prints the change; --write applies it;
+    --relock also updates the lockfile and re-reads it to confirm. Exits 1 when a project
+    could not be rolled back (or, after --relock, is not confirmed).
+
+    Examples: custody rollback npm:event-stream; custody rollback npm:event-stream --write
+    --relock
+    """
+    from custody.engine import package_history
+    from custody.inventory import lockfile_key, normalise_name, record_locked
+    from custody.lockfiles import read_lockfile
+    from custody.rollback import apply, plan
+
+    _check_format(fmt)
+    if relock and not write:
+        raise InputError("--relock needs --write")
+    eco, name, version = parse_package_ref(package)
+    if version:
+        raise InputError(f"rollback takes ECO:NAME without a version: {package!r}")
+    name = normalise_name(eco, name)
+    out = Console(highlight=False, soft_wrap=True)
+    with _ledger(database) as ledger:
+        entries = ledger.where(eco, name)
+        if not entries:
+            raise InputError(
+                f"{eco.value}:{name} is in no recorded project: record projects with "
+                "`custody check --record` first"
+            )
+        history, _ = package_history(eco, name, ledger, _settings(npm_registry, pypi_index, [eco]))
+        changes, notes = plan(
+            eco, name, entries, history, trust_file=trust_file, to_version=to_version
+        )
+        outcomes = [apply(c, eco, name, relock=relock) for c in changes] if write else []
+        for o in outcomes:
+            if o.confirmed:
+                lock = Path(o.change.lockfile)
+                record_locked(
+                    ledger,
+                    [lockfile_key(lock)],
+                    read_lockfile(lock),
+                    project=o.change.project,
+                    scanned_at=datetime.now(UTC),
+                )
+    failed = [c for c in changes if c.problem] + [
+        o.change for o in outcomes if relock and o.confirmed is not True and not o.change.problem
+    ]
+    if fmt == "json":
+        by_lock = {o.change.lockfile: o for o in outcomes}
+        doc = {
+            "schema": "custody/rollback@1",
+            "package": f"{eco.value}:{name}",
+            "written": write,
+            "notes": notes,
+            "changes": [
+                {
+                    "project": c.project,
+                    "lockfile": c.lockfile,
+                    "locked": list(c.locked),
+                    "target": c.target.version if c.target else None,
+                    "why": c.target.why if c.target else None,
+                    "file": c.edit_path,
+                    "diff": c.diff(),
+                    "relock": list(c.relock) if c.relock else None,
+                    "install": c.install,
+                    "problem": c.problem,
+                    "confirmed": by_lock[c.lockfile].confirmed if c.lockfile in by_lock else None,
+                    "message": by_lock[c.lockfile].message if c.lockfile in by_lock else None,
+                }
+                for c in changes
+            ],
+        }
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        raise typer.Exit(1 if failed else 0)
+    for note in notes:
+        out.print(escape(note))
+    if not changes:
+        out.print(f"{eco.value}:{name}: every recorded project already locks a trusted release")
+    by_lock = {o.change.lockfile: o for o in outcomes}
+    for c in changes:
+        out.print(
+            f"[bold]{escape(c.project)}[/]: {escape(c.lockfile)} locks "
+            f"{escape(name)}@{escape(', '.join(c.locked))}"
+        )
+        if c.problem:
+            out.print(f"  [red]cannot roll back:[/] {escape(c.problem)}")
+            continue
+        assert c.target is not None
+        out.print(f"  back to {escape(c.target.version)}: {escape(c.target.why)}")
+        sys.stdout.flush()
+        out.print(escape(c.diff()), end="")
+        outcome = by_lock.get(c.lockfile)
+        if outcome is not None:
+            out.print(f"  {escape(outcome.message)}")
+        elif c.relock:
+            out.print(
+                f"  apply with --write, then: cd {escape(str(Path(c.lockfile).parent))} && "
+                f"{escape(' '.join(c.relock))}  (or --write --relock)"
+            )
+        else:
+            out.print(f"  apply with --write, then: {escape(c.install or '')}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def watch(
+    once: Annotated[
+        bool, typer.Option("--once", help="Poll once and exit (for tests and cron).")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=1.0, help="Seconds between polls.")
+    ] = 3600.0,
+    webhook: Annotated[
+        str | None,
+        typer.Option("--webhook", help="Also POST each event as JSON to this URL (3 tries)."),
+    ] = None,
+    trust_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--trust-file",
+            help="Judge by this trust file. Default: each project's own custody.toml.",
+        ),
+    ] = None,
+    npm_registry: NpmRegistryOpt = None,
+    pypi_index: PypiIndexOpt = None,
+    database: DatabaseOpt = None,
+    timeout: TimeoutOpt = 30.0,
+) -> None:
+    """Poll the registries for every package in the inventory; report custody changes.
+
+    Each event is one JSON line on stdout (schema custody/watch-event@1): a new release with a
+    custody finding (new publisher, new maintainer, provenance lost, ...), judged like `custody
+    check` against the projects' trust files, or an owner added or removed. Each is reported
+    once. With --once: exits 1 when something was reported, 0 when nothing, 3 when a registry
+    could not be reached.
+
+    Examples: custody watch --once; custody watch --interval 900 --webhook
+    http://127.0.0.1:9000/hook
+    """
+    import time
+
+    from custody.engine import FetchOptions
+    from custody.errors import RegistryUnavailable
+    from custody.watch import Webhook, poll
+
+    hook = Webhook(webhook) if webhook else None
+    reported = 0
+    with _ledger(database) as ledger:
+        while True:
+            ecosystems = {e.ecosystem for e in ledger.inventory()}
+            if not ecosystems:
+                raise InputError(
+                    "the inventory is empty: record projects with `custody check --record`"
+                )
+            try:
+                events = poll(
+                    ledger,
+                    _settings(npm_registry, pypi_index, ecosystems),
+                    trust_file=trust_file,
+                    options=FetchOptions(timeout=timeout),
+                )
+            except RegistryUnavailable as exc:
+                if once:
+                    raise
+                err.print(f"[yellow]warning:[/] {escape(str(exc))}; trying again next poll")
+                events = []
+            for event in events:
+                sys.stdout.write(event.to_json() + "\n")
+                sys.stdout.flush()
+                if hook is not None:
+                    hook.send(event, lambda m: err.print(f"[yellow]warning:[/] {escape(m)}"))
+            reported += len(events)
+            if once:
+                break
+            time.sleep(interval)
+    raise typer.Exit(1 if reported else 0)
+
+
+@app.command()
+def diff(
+    old: Annotated[
+        str | None,
+        typer.Argument(
+            help="The lockfile before: a path, or REV:path read from git "
+            "(origin/main:package-lock.json; the path from the repository root, or from here "
+            "with ./).",
+            show_default=False,
+        ),
+    ] = None,
+    new: Annotated[
+        str | None,
+        typer.Argument(help="The lockfile after: a path, or REV:path.", show_default=False),
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="Instead of OLD NEW: every lockfile in this git repository that differs between "
+            "REV and the working tree, each compared with its version at REV.",
+            metavar="REV",
+        ),
+    ] = None,
+    trust_file: TrustFileOpt = None,
+    fmt: ReportFormatOpt = "text",
+    sarif_file: Annotated[
+        Path | None,
+        typer.Option("--sarif-file", help="Also write the report as SARIF 2.1.0 to this file."),
+    ] = None,
+    as_of: AsOfOpt = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show every release and every finding.")
+    ] = False,
+    npm_registry: NpmRegistryOpt = None,
+    pypi_index: PypiIndexOpt = None,
+    database: DatabaseOpt = None,
+    concurrency: ConcurrencyOpt = 16,
+    max_age: MaxAgeOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    offline: OfflineOpt = False,
+    content: ContentOpt = True,
+) -> None:
+    """Judge a lockfile change: who publishes each added, upgraded or downgraded release.
+
+    Only packages whose locked versions changed are fetched. An upgrade or
+    downgrade is judged with the custody of the release it replaces as trusted
+    (besides the trust file), so no trust file is needed: a release published
+    by the same accounts passes, a change of hands is held. Without a trust
+    file the default policy applies (new-packages = "review"): a package new
+    to the tree is held for review. Removed packages are listed, never held.
+
+    Exit codes as check: 0 nothing held; 1 held or blocked; 2 bad input (the
+    message names the file or REV:path, and the line); 3 no registry answer.
+
+    Examples:
+
+    custody diff origin/main:package-lock.json package-lock.json
+
+    custody diff --base origin/main --format markdown > comment.md
+    """
+    from custody.diff import diff as run_diff
+    from custody.diff import ecosystems_to_fetch, read_changed_since, read_side
+    from custody.engine import FetchOptions
+    from custody.formats import FORMATS
+
+    _check_format(fmt, REPORT_FORMATS)
+    when = parse_time(as_of) if as_of else None
+    cwd = Path.cwd()
+    if base is not None:
+        if old is not None or new is not None:
+            raise InputError("give either OLD NEW or --base REV, not both")
+        old_side, new_side = read_changed_since(base, cwd)
+    elif old is None or new is None:
+        raise InputError(
+            "diff needs OLD and NEW (each a lockfile path or REV:path), or --base REV; e.g. "
+            "`custody diff origin/main:package-lock.json package-lock.json`"
+        )
+    else:
+        old_side, new_side = read_side(old, cwd), read_side(new, cwd)
+    trust = _diff_trust(trust_file)
+    ecosystems = ecosystems_to_fetch(old_side, new_side)
+    with _ledger(database) as ledger, _progress("diffing") as progress:
+        report = run_diff(
+            old_side,
+            new_side,
+            trust,
+            ledger,
+            _settings(npm_registry, pypi_index, ecosystems),
+            as_of=when,
+            options=FetchOptions(
+                concurrency=concurrency,
+                max_age=max_age,
+                timeout=timeout,
+                offline=offline,
+                content=content,
+                progress=progress,
+            ),
+        )
+    if sarif_file is not None:
+        try:
+            sarif_file.write_text(FORMATS["sarif"](report), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write: {exc.strerror or exc}", path=str(sarif_file)) from None
+    _emit(report, fmt, verbose=verbose)
+
+
+def _diff_trust(option: Path | None) -> Any:
+    """The trust file for ``diff``: optional (the replaced release's custody is the baseline)."""
+    from custody.trust import EMPTY_TRUST, load_trust_file
+
+    path = _trust_path(option)
+    if path is None:
+        return EMPTY_TRUST
+    if not path.exists():
+        raise InputError(f"{path}: trust file not found")
+    return load_trust_file(path)
+
+
+from custody.cli_db import db_app  # noqa: E402  (the `custody db` sub-commands)
+
+app.add_typer(db_app)
+
+from custody.proxy.cli import proxy_app  # noqa: E402  (`custody proxy`, the registry firewall)
+
+app.add_typer(proxy_app)
+
+
+@app.command()
+def verify(
+    release: Annotated[
+        str, typer.Argument(help="ECO:NAME@VERSION, e.g. npm:sigstore@2.0.0 (default: latest)")
+    ],
+    fmt: FormatOpt = "text",
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Refresh the Sigstore trust root over TUF first. Default: verify offline with "
+            "the trust root sigstore ships (or last refreshed).",
+        ),
+    ] = False,
+    fingerprint: Annotated[
+        bool,
+        typer.Option(
+            "--fingerprint/--no-fingerprint",
+            help="Compare the artifacts with the source repository at the release's commit.",
+        ),
+    ] = True,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source", help="Source repository URL (default: provenance, then metadata)."
+        ),
+    ] = None,
+    commit: Annotated[
+        str | None,
+        typer.Option("--commit", help="Source commit (default: provenance, gitHead, tag)."),
+    ] = None,
+    allow_file_urls: Annotated[
+        bool, typer.Option("--allow-file-urls", help="Allow file:// source repositories.")
+    ] = False,
+    npm_registry: NpmRegistryOpt = None,
+    pypi_index: PypiIndexOpt = None,
+    database: DatabaseOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    offline: OfflineOpt = False,
+) -> None:
+    """Verify a release's signed provenance and compare its files with its source.
+
+    Provenance (npm SLSA attestations, PyPI PEP 740) is checked against the Sigstore trust
+    root; the artifact is compared with the source repository at the release's commit.
+    Exits 1 when the release would be blocked (provenance.invalid) or held
+    (content.not-in-source, medium or more). Example: custody verify npm:sigstore@2.0.0
+    """
+    import asyncio
+
+    from custody.engine import FetchOptions
+    from custody.fingerprint import GitOptions
+    from custody.provenance.command import VerifyOptions, render_text, run_verify, to_json
+
+    _check_format(fmt)
+    eco, name, version = parse_package_ref(release)
+    settings = _settings(npm_registry, pypi_index, [eco])
+    http = FetchOptions(timeout=timeout, offline=offline).http(settings)
+    opts = VerifyOptions(
+        online=online,
+        fingerprints=fingerprint,
+        source=source,
+        commit=commit,
+        git=GitOptions(allow_file=allow_file_urls, offline=offline),
+    )
+    with _ledger(database) as ledger:
+        report = asyncio.run(run_verify(eco, name, version, settings, ledger, http, opts))
+    text_out = to_json(report) if fmt == "json" else render_text(report, color=sys.stdout.isatty())
+    sys.stdout.write(text_out)
+    raise typer.Exit(report.exit_code)
 
 
 def version_callback(value: bool) -> None:

@@ -10,18 +10,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from custody import gather
 from custody.blast import fan_in
+from custody.content import ArtifactCache, ContentOutcome, compare_releases
 from custody.errors import InputError
-from custody.judge import find_release, judge_all
+from custody.judge import Judged, find_release, judge_all, with_content
 from custody.ledger import Ledger
 from custody.lockfiles import SkippedEntry, read_lockfile_report
 from custody.model import (
     Action,
     Decision,
     Ecosystem,
+    Finding,
     LockedDependency,
     Observation,
     PackageHistory,
+    Release,
+    Severity,
 )
 from custody.registries import fetch_histories, make_readers
 from custody.registries.config import RegistrySettings
@@ -40,6 +45,7 @@ class FetchOptions:
     offline: bool = False  # answer from the ledger's cache only; a miss is exit 3
     timeout: float = 30.0  # seconds to wait for a registry's answer, per attempt
     attempts: int = 3  # tries per request on timeouts, 5xx and garbage
+    content: bool = True  # compare the artifacts of flagged releases (check) / changes (diff)
     progress: Progress | None = None
 
     def http(self, settings: RegistrySettings) -> HttpOptions:
@@ -136,7 +142,7 @@ def _locked_versions(deps: Iterable[LockedDependency]) -> dict[PackageId, set[st
     return out
 
 
-def _pypi_details(deps: Sequence[LockedDependency]) -> Callable[[PackageHistory], list[str]]:
+def pypi_details(deps: Sequence[LockedDependency]) -> Callable[[PackageHistory], list[str]]:
     """PyPI dependencies cost a request per release: fetch them for the locked releases and
     the release before each, which is all the signals compare."""
     locked = _locked_versions(deps)
@@ -186,8 +192,6 @@ def record_observations(
 
 def missing_decisions(deps: Iterable[LockedDependency], fetched: Fetched) -> list[Decision]:
     """Packages the registry does not know at all: held, never passed."""
-    from custody.model import Finding, Severity
-
     out = []
     for d in deps:
         registry = fetched.missing.get((d.ecosystem, d.name))
@@ -226,10 +230,12 @@ def check(
     """``custody check``: judge every locked release against the trust file and its history."""
     options = options or FetchOptions()
     deps = locked.dependencies
-    fetched = fetch(deps, settings, ledger, options, enrich=_pypi_details(deps))
+    fetched = fetch(deps, settings, ledger, options, enrich=pypi_details(deps))
     now = datetime.now(UTC)
     observations = record_observations(ledger, fetched.histories.values(), now)
+    gather.record_publishes(ledger, fetched.histories.values(), as_of or now)
     present = [d for d in deps if (d.ecosystem, d.name) in fetched.histories]
+    locked_releases = gather.candidates(present, fetched.histories, as_of)
     judged = judge_all(
         present,
         fetched.histories,
@@ -238,10 +244,14 @@ def check(
         now=as_of or now,
         fan_ins=fan_in(deps),
         as_of=as_of,
+        known_bad=gather.known_bad_for(ledger, present),
+        publishes=gather.publishes_around(ledger, locked_releases, as_of or now),
     )
+    if options.content:
+        judged = review_content(judged, trust, settings, ledger, options)
     decisions = [j.decision for j in judged] + missing_decisions(deps, fetched)
     decisions.sort(key=lambda d: (-d.action.rank, d.ecosystem.value, d.package, d.version))
-    warnings = locked.warnings() + _coverage_warnings(decisions)
+    warnings = locked.warnings() + coverage_warnings(decisions)
     return Report(
         command="check",
         decisions=tuple(decisions),
@@ -253,7 +263,7 @@ def check(
     )
 
 
-def _coverage_warnings(decisions: Sequence[Decision]) -> list[str]:
+def coverage_warnings(decisions: Sequence[Decision]) -> list[str]:
     unknown = [
         d for d in decisions if any(f.rule == "custody.unknown-publisher" for f in d.findings)
     ]
@@ -293,6 +303,7 @@ def init(
     fetched = fetch(deps, settings, ledger, options)
     now = datetime.now(UTC)
     record_observations(ledger, fetched.histories.values(), now)
+    gather.record_publishes(ledger, fetched.histories.values(), now)
     baselines = build_baseline(deps, fetched.histories, when=now)
     added = write_baseline(
         trust_path,
@@ -339,3 +350,68 @@ def package_history(
     history = next(iter(fetched.histories.values()))
     observations = record_observations(ledger, [history], datetime.now(UTC))
     return history, observations.get((ecosystem, history.name), [])
+
+
+def flagged(j: Judged) -> bool:
+    """Worth downloading both artifacts for: something about the release already drew a
+    finding a reviewer will read (custody, dependencies, scripts, age ...)."""
+    return any(
+        f.severity.rank >= Severity.LOW.rank and f.rule != "custody.unknown-publisher"
+        for f in j.decision.findings
+    )
+
+
+async def _compare_all(
+    pairs: Sequence[tuple[int, Release, Release]],
+    settings: RegistrySettings,
+    ledger: Ledger,
+    options: FetchOptions,
+) -> dict[int, ContentOutcome]:
+    async with make_readers(settings, ledger, options=options.http(settings)) as registries:
+        cache = ArtifactCache()
+
+        async def one(baseline: Release, candidate: Release) -> ContentOutcome:
+            reader = registries.readers[candidate.ecosystem]
+            eco = settings.npm if candidate.ecosystem is Ecosystem.NPM else settings.pypi
+            url = next((a.url for a in candidate.artifacts if a.url), None)
+            auth = eco.auth_for(url) if eco is not None and url else None
+            return await compare_releases(
+                registries.client,
+                baseline,
+                candidate,
+                registry=reader.registry,
+                auth=auth.header() if auth else None,
+                cache=cache,
+            )
+
+        outcomes = await asyncio.gather(*(one(b, c) for _, b, c in pairs))
+    return {index: outcome for (index, _, _), outcome in zip(pairs, outcomes, strict=True)}
+
+
+def review_content(
+    judged: Sequence[Judged],
+    trust: TrustFile,
+    settings: RegistrySettings,
+    ledger: Ledger,
+    options: FetchOptions,
+    *,
+    select: Callable[[Judged], bool] = flagged,
+) -> list[Judged]:
+    """The third pass: for the selected releases, download the candidate's and its
+    ``from_version``'s artifacts (integrity-checked, read in memory, never executed), compare
+    their files and run the content signals again. Registry failures raise (exit 3)."""
+    pairs = []
+    for index, j in enumerate(judged):
+        cand, d = j.context.candidate, j.decision
+        if cand is None or d.from_version is None or d.from_version == d.version or not select(j):
+            continue
+        base = find_release(j.context.history, d.from_version)
+        if base is not None and not base.unpublished and not cand.unpublished:
+            pairs.append((index, base, cand))
+    if not pairs:
+        return list(judged)
+    outcomes = asyncio.run(_compare_all(pairs, settings, ledger, options))
+    out = list(judged)
+    for index, outcome in outcomes.items():
+        out[index] = with_content(out[index], outcome.comparison, outcome.error, trust)
+    return out

@@ -1,15 +1,25 @@
 """Judging: from fetched histories, observations and the trust file to decisions. Pure: no
-network, no ledger, so ``check``, ``diff``, the proxy and history replays share it."""
+network, no ledger, so ``check``, ``diff``, the proxy and history replays share it.
+
+``judge_all`` judges a whole tree in two passes. The first judges every locked release on its
+own (``RELEASE_SIGNALS``: custody, release state, age, known-bad). The second (``judge_tree``)
+builds a ``TreeView`` of the first pass's results (per package: history, locked release, new or
+not, findings) and runs the signals that look across packages (``TREE_SIGNALS``:
+``deps.new-package``, ``deps.added-in-patch``, ``custody.publish-burst``) with it; their
+findings are merged in and the release is decided again. The second pass only reads the first
+pass, so there is no circularity: a new package's weight may depend on its parent's custody
+findings, never on its parent's second-pass findings."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from packaging.version import InvalidVersion, Version
 
+from custody.content.compare import ContentComparison
 from custody.model import (
     Action,
     Custodian,
@@ -19,11 +29,25 @@ from custody.model import (
     LockedDependency,
     Observation,
     PackageHistory,
+    PublishEvent,
     Release,
     SourceLocation,
 )
+from custody.osv import KnownBadRecord
 from custody.policy import BLOCKING_RULES, Tier, holds, tier_for
-from custody.signals import CHECK_SIGNALS, Signal, SignalContext, TrustedSet
+from custody.signals import (
+    CHECK_SIGNALS,
+    CONTENT_RULE_PREFIXES,
+    CONTENT_SIGNALS,
+    RELEASE_SIGNALS,
+    TREE_SIGNALS,
+    Signal,
+    SignalContext,
+    TreeEntry,
+    TreeView,
+    TrustedSet,
+)
+from custody.signals.base import package_id
 from custody.trust import TrustFile
 
 
@@ -31,6 +55,7 @@ from custody.trust import TrustFile
 class Judged:
     decision: Decision
     context: SignalContext
+    tier: Tier | None = None  # the tier the decision was made in (None: not recorded)
 
 
 def find_release(history: PackageHistory, version: str) -> Release | None:
@@ -133,15 +158,24 @@ def judge_release(
     implicit: Iterable[Custodian] = (),
     locations: tuple[SourceLocation, ...] = (),
     signals: Sequence[Signal] = CHECK_SIGNALS,
+    known_bad: Sequence[KnownBadRecord] = (),
+    publishes: Sequence[PublishEvent] = (),
+    tree: TreeView | None = None,
+    known: bool | None = None,
 ) -> Judged:
     """Judge one locked release. ``implicit`` custodians are trusted besides the trust file
-    (the release a diff replaces, or earlier publishers under trust-on-first-use)."""
+    (the release a diff replaces, or earlier publishers under trust-on-first-use). ``known``
+    overrides whether the package counts as already in the tree (a diff's upgrade is, even
+    when the registry hides who published the release it replaces).
+    ``known_bad`` are the OSV records naming the package, ``publishes`` the candidate
+    publisher's publishes around its publish time (from the ledger), ``tree`` the scanned tree
+    for the ``deps.*`` signals (None: the release is judged alone)."""
     key = dep.package_key
-    known = trust.knows(key)
+    in_trust_file = trust.knows(key)
     candidate = find_release(history, dep.version)
     implicit_ids = list(implicit)
-    explicit_baseline = bool(implicit_ids)
-    if not known and candidate:
+    known_package = in_trust_file or bool(implicit_ids)
+    if not in_trust_file and candidate:
         # A package the trust file does not know is judged against its own earlier releases;
         # whether it may enter at all is deps.new-package's question.
         implicit_ids += [c for r in history.predecessors(candidate.version) for c in r.identities]
@@ -155,14 +189,82 @@ def judge_release(
         trusted=trusted,
         observations=tuple(observations),
         now=now,
-        known_package=known
-        or trust.policy.new_packages == "trust-on-first-use"
-        or explicit_baseline,
+        known_package=known_package if known is None else known,
+        policy=trust.policy,
+        tree=tree,
+        known_bad=tuple(known_bad),
+        publishes=tuple(publishes),
     )
     findings = [f for signal in signals for f in signal(ctx)]
     tier = tier_for(trust.policy, fan_in)
     decision = decide(dep, findings, tier, trust, baseline.version if baseline else None, locations)
-    return Judged(decision, ctx)
+    return Judged(decision, ctx, tier)
+
+
+def build_tree(
+    first: Iterable[Judged], is_new: Callable[[SignalContext], bool] | None = None
+) -> TreeView:
+    """The tree as the first pass judged it. ``is_new`` says whether a package is new to the
+    tree (default: the trust file does not know it); a diff can say "absent from the old side".
+    An entry is ``held`` when its first-pass decision is not ``allow`` (approvals count: an
+    approved release was reviewed)."""
+    new = is_new or (lambda ctx: not ctx.known_package)
+    return TreeView.build(
+        TreeEntry(
+            dependency=j.context.dependency,
+            history=j.context.history,
+            candidate=j.context.candidate,
+            new=new(j.context),
+            findings=j.decision.findings,
+            held=j.decision.action is not Action.ALLOW,
+        )
+        for j in first
+    )
+
+
+def judge_tree(
+    first: Sequence[Judged],
+    trust: TrustFile,
+    *,
+    signals: Sequence[Signal] = TREE_SIGNALS,
+    is_new: Callable[[SignalContext], bool] | None = None,
+) -> list[Judged]:
+    """The second pass: run the tree-aware ``signals`` on every first-pass result with a
+    ``TreeView`` of all of them, merge their findings and decide again (same tier, same
+    approvals). Results come back in the order given."""
+    tree = build_tree(first, is_new)
+    out = []
+    for j in first:
+        ctx = replace(j.context, tree=tree)
+        extra = [f for signal in signals for f in signal(ctx)]
+        if not extra:
+            out.append(Judged(j.decision, ctx, j.tier))
+            continue
+        out.append(redecide(j, ctx, [*j.decision.findings, *extra], trust))
+    return out
+
+
+def redecide(
+    j: Judged, ctx: SignalContext, findings: Sequence[Finding], trust: TrustFile
+) -> Judged:
+    """Decide again with new findings, in the same tier and with the same approvals."""
+    tier = j.tier or tier_for(trust.policy, 1)
+    d = j.decision
+    again = decide(ctx.dependency, findings, tier, trust, d.from_version, d.locations)
+    decision = replace(
+        d, action=again.action, findings=again.findings, approved_by=again.approved_by
+    )
+    return Judged(decision, ctx, tier)
+
+
+def with_content(
+    j: Judged, comparison: ContentComparison | None, error: Finding | None, trust: TrustFile
+) -> Judged:
+    """The third pass for one release whose artifacts were compared: the content signals run
+    again with the files, replacing their first-pass findings."""
+    ctx = replace(j.context, content=comparison, content_error=error)
+    kept = [f for f in j.decision.findings if not f.rule.startswith(CONTENT_RULE_PREFIXES)]
+    return redecide(j, ctx, kept + [f for signal in CONTENT_SIGNALS for f in signal(ctx)], trust)
 
 
 def judge_all(
@@ -174,11 +276,20 @@ def judge_all(
     now: datetime,
     fan_ins: Mapping[str, int],
     as_of: datetime | None = None,
+    known_bad: Mapping[tuple[Ecosystem, str], Sequence[KnownBadRecord]] | None = None,
+    publishes: Mapping[str, Sequence[PublishEvent]] | None = None,
 ) -> list[Judged]:
-    out = []
+    """Judge every locked release, in two passes (see the module docstring). ``known_bad``
+    maps packages (npm exact, PyPI normalised names) to the records naming them; ``publishes``
+    maps publisher ids to their publishes the ledger saw around the candidates' times."""
+    known_bad = known_bad or {}
+    publishes = publishes or {}
+    first = []
     for dep, locations in merge_locked(deps).values():
         history = histories[(dep.ecosystem, dep.name)].as_of(as_of)
-        out.append(
+        candidate = find_release(history, dep.version)
+        publisher = candidate.publisher.id if candidate and candidate.publisher else None
+        first.append(
             judge_release(
                 dep,
                 history,
@@ -187,6 +298,9 @@ def judge_all(
                 now=now,
                 fan_in=fan_ins.get(dep.package_key, 1),
                 locations=locations,
+                signals=RELEASE_SIGNALS,
+                known_bad=known_bad.get(package_id(dep.ecosystem, dep.name), ()),
+                publishes=publishes.get(publisher, ()) if publisher else (),
             )
         )
-    return out
+    return judge_tree(first, trust)

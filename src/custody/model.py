@@ -11,7 +11,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Ecosystem(StrEnum):
@@ -192,6 +192,7 @@ class PackageHistory:
     deprecated: str | None = None  # package-level note
     funding: tuple[str, ...] = ()
     repository: str | None = None  # package-level repository (latest)
+    description: str | None = None  # package-level summary (npm "description")
 
     def release(self, version: str) -> Release | None:
         for r in self.releases:
@@ -280,6 +281,17 @@ class Finding:
     severity: Severity
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
+
+
+class PublishEvent(NamedTuple):
+    """One release as published by one custodian (what the ledger remembers for the
+    publish-burst signal). A plain 5-tuple in this order works too."""
+
+    ecosystem: Ecosystem
+    package: str
+    version: str
+    publisher_id: str  # custodian id, e.g. "npm:user/alice"
+    published_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,11 @@ from datetime import timedelta
 
 from custody.judge import Judged, judge_release
 from custody.model import LockedDependency, PackageHistory
+from custody.signals import CHECK_SIGNALS, deps
 from custody.trust import EMPTY_TRUST, TrustFile
+
+REPLAY_SIGNALS = tuple(s for s in CHECK_SIGNALS if s is not deps.new_package)
+"""A replayed package is already in the tree: it is never a new package."""
 
 
 def replay(
@@ -32,4 +36,4 @@ def replay(
             continue
         when = release.published_at + after
         dep = LockedDependency(history.ecosystem, history.name, release.version, direct=True)
-        yield judge_release(dep, history.as_of(when), tofu, now=when)
+        yield judge_release(dep, history.as_of(when), tofu, now=when, signals=REPLAY_SIGNALS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import jsonschema
@@ -29,8 +30,9 @@ HANDOVER = history(
 
 
 def _report() -> Report:
-    held = judge_release(locked("1.0.1"), HANDOVER, TRUST, now=T0).decision
-    fine = judge_release(locked("1.0.0"), HANDOVER, TRUST, now=T0).decision
+    later = T0 + timedelta(days=365)  # both releases older than the cooldown
+    held = judge_release(locked("1.0.1"), HANDOVER, TRUST, now=later).decision
+    fine = judge_release(locked("1.0.0"), HANDOVER, TRUST, now=later).decision
     return Report(
         "check", (held, fine), T0, lockfiles=("package-lock.json",), trust_file="custody.toml"
     )

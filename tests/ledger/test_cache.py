@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -120,3 +121,51 @@ def test_ledger_is_a_response_cache(ledger: Ledger) -> None:
     cache: ResponseCache = ledger
     cache.store([_entry("p")])
     assert cache.load([BASE + "p"])[BASE + "p"].etag == 'W/"p"'
+
+
+def test_lean_load_leaves_out_bodies_beside_a_derived_blob(ledger: Ledger) -> None:
+    with_derived = _entry("parsed")
+    plain = _entry("plain", derived=None, derived_version=None)
+    ledger.store([with_derived, plain])
+    lean = ledger.load([with_derived.url, plain.url], bodies=False)
+    assert lean[with_derived.url] == dataclasses.replace(with_derived, body=b"", body_omitted=True)
+    assert lean[plain.url] == plain  # nothing else to use: the body comes along
+
+
+def test_storing_an_entry_without_its_body_keeps_the_stored_body(ledger: Ledger) -> None:
+    entry = _entry("kept")
+    ledger.store([entry])
+    lean = ledger.load([entry.url], bodies=False)[entry.url]
+    changed = dataclasses.replace(lean, derived=b"new", derived_version="npm-4", etag='"x"')
+    ledger.store([changed, _entry("other")])
+    assert ledger.load([entry.url])[entry.url] == dataclasses.replace(
+        entry, derived=b"new", derived_version="npm-4", etag='"x"'
+    )
+
+
+def test_touch_refreshes_fetched_at_only(ledger: Ledger) -> None:
+    ledger.store([_entry("a"), _entry("b")])
+    later = T0 + timedelta(days=3)
+    ledger.touch({BASE + "a": later, BASE + "missing": later})
+    ledger.touch({})
+    loaded = ledger.load([BASE + "a", BASE + "b"])
+    assert loaded[BASE + "a"] == _entry("a", fetched_at=later)
+    assert loaded[BASE + "b"] == _entry("b")
+
+
+def test_a_mixed_batch_round_trips(ledger: Ledger) -> None:
+    kept = _entry("kept", body=b"old body" * 1000)
+    ledger.store([kept])
+    lean = ledger.load([kept.url], bodies=False)[kept.url]
+    batch = [
+        _entry(f"n{i}", body=bytes([i]) * (1000 + i), derived=None if i % 3 else b"d%d" % i)
+        for i in range(40)
+    ]
+    batch.insert(7, dataclasses.replace(lean, derived=b"re-derived"))
+    ledger.store(batch)
+    loaded = ledger.load([e.url for e in batch])
+    for entry in batch:
+        expected = (
+            entry if entry.url != kept.url else dataclasses.replace(kept, derived=b"re-derived")
+        )
+        assert loaded[entry.url] == expected

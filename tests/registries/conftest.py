@@ -6,7 +6,9 @@ Registry servers come from tests/support/servers.py (``devpi``) and pytest-https
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+import dataclasses
+from collections.abc import Coroutine, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import pytest
@@ -26,21 +28,38 @@ FAST = HttpOptions(
 
 
 class MemoryCache:
-    """A ResponseCache in a dict, counting calls (the ledger implements the real one)."""
+    """A ResponseCache in a dict, counting calls (the ledger implements the real one). Like the
+    ledger, ``bodies=False`` leaves out the body of entries that have a derived blob."""
 
     def __init__(self) -> None:
         self.entries: dict[str, CachedResponse] = {}
         self.load_calls: list[list[str]] = []
         self.store_calls: list[list[CachedResponse]] = []
+        self.touch_calls: list[dict[str, datetime]] = []
 
-    def load(self, urls: Sequence[str]) -> dict[str, CachedResponse]:
+    def load(self, urls: Sequence[str], *, bodies: bool = True) -> dict[str, CachedResponse]:
         self.load_calls.append(list(urls))
-        return {u: self.entries[u] for u in urls if u in self.entries}
+        found = {u: self.entries[u] for u in urls if u in self.entries}
+        if not bodies:
+            for url, entry in found.items():
+                if entry.derived is not None:
+                    found[url] = dataclasses.replace(entry, body=b"", body_omitted=True)
+        return found
 
     def store(self, entries: Sequence[CachedResponse]) -> None:
         self.store_calls.append(list(entries))
         for entry in entries:
+            if entry.body_omitted and entry.url in self.entries:
+                entry = dataclasses.replace(
+                    entry, body=self.entries[entry.url].body, body_omitted=False
+                )
             self.entries[entry.url] = entry
+
+    def touch(self, fetched: Mapping[str, datetime]) -> None:
+        self.touch_calls.append(dict(fetched))
+        for url, when in fetched.items():
+            if url in self.entries:
+                self.entries[url] = dataclasses.replace(self.entries[url], fetched_at=when)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import socket
 import time
@@ -253,3 +255,128 @@ def test_cached_404_answers_offline(httpserver: HTTPServer) -> None:
         run(fetch(url, cache))
     with pytest.raises(PackageNotFound):
         run(fetch(url, cache, dataclasses.replace(FAST, offline=True)))
+
+
+def derived_entry(url: str, body: bytes, etag: str = '"e"') -> CachedResponse:
+    return CachedResponse(
+        url=url,
+        status=200,
+        body=body,
+        fetched_at=datetime.now(UTC) - timedelta(days=1),
+        etag=etag,
+        derived=b"parsed:" + body,
+        derived_version="v1",
+    )
+
+
+def test_304_with_a_derived_blob_reads_no_body_and_only_touches(
+    httpserver: HTTPServer,
+) -> None:
+    url = httpserver.url_for("/pkg")
+    httpserver.expect_request("/pkg", headers={"If-None-Match": '"e"'}).respond_with_data(
+        "", status=304
+    )
+    cache = MemoryCache()
+    cache.entries[url] = derived_entry(url, b'{"cached": true}')
+
+    def from_derived(resp: RegistryResponse) -> bytes:
+        assert resp.derived is not None
+        return resp.derived
+
+    async def scenario() -> tuple[RegistryResponse, bytes, RegistryClient]:
+        client = RegistryClient(cache, FAST)
+        try:
+            client.preload([url])
+            resp, value = await client.get(url, registry=REGISTRY, what="p", decode=from_derived)
+            return resp, value, client
+        finally:
+            client.flush()
+            await client.aclose()
+
+    resp, value, client = run(scenario())
+    assert value == b'parsed:{"cached": true}'
+    assert resp.not_modified and client.requests == 1
+    assert len(cache.load_calls) == 1  # the preload only: the body was never read back
+    assert cache.store_calls == []  # nothing rewritten...
+    assert cache.touch_calls == [{url: resp.fetched_at}]  # ...only confirmed
+    assert cache.entries[url].fetched_at == resp.fetched_at
+    assert cache.entries[url].body == b'{"cached": true}'
+
+
+def test_a_left_out_body_is_loaded_when_the_caller_reads_it(httpserver: HTTPServer) -> None:
+    url = httpserver.url_for("/pkg")
+    httpserver.expect_request("/pkg").respond_with_data("", status=304)
+    cache = MemoryCache()
+    cache.entries[url] = derived_entry(url, b'{"cached": true}')
+    _resp, value, client = run(fetch(url, cache))
+    assert value == {"cached": True}
+    assert len(cache.load_calls) == 2  # preload without bodies, then this body
+    assert client.lookup(url) == cache.entries[url]  # kept: no third load
+    assert len(cache.load_calls) == 2
+
+
+def test_a_left_out_body_that_changed_meanwhile_is_fetched_again(
+    httpserver: HTTPServer,
+) -> None:
+    url = httpserver.url_for("/pkg")
+    httpserver.expect_request("/pkg", headers={"If-None-Match": '"old"'}).respond_with_data(
+        "", status=304
+    )
+    httpserver.expect_request("/pkg").respond_with_json({"fresh": True}, headers={"ETag": '"n"'})
+    cache = MemoryCache()
+    cache.entries[url] = derived_entry(url, b'{"old": true}', etag='"old"')
+
+    async def scenario() -> object:
+        client = RegistryClient(cache, FAST)
+        try:
+            client.preload([url])
+            # another process replaces the entry between the preload and the decode
+            cache.entries[url] = derived_entry(url, b'{"other": true}', etag='"other"')
+            _resp, value = await client.get(url, registry=REGISTRY, what="pkg", decode=as_json)
+            return value
+        finally:
+            client.flush()
+            await client.aclose()
+
+    assert run(scenario()) == {"fresh": True}
+    assert cache.entries[url].etag == '"n"' and cache.entries[url].derived is None
+
+
+def test_304s_and_error_answers_keep_the_connection() -> None:
+    """httpcore drops a connection whose answer was not read to the end: unread 304s would make
+    every revalidation pay for a new connection. (pytest-httpserver closes every connection,
+    so this test runs its own keep-alive server.)"""
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                if head.startswith(b"GET /gone "):
+                    writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found")
+                else:
+                    writer.write(b'HTTP/1.1 304 Not Modified\r\nETag: "e"\r\n\r\n')
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        cache = MemoryCache()
+        for name in "abc":
+            cache.entries[base + name] = cached_entry(base + name, b"{}", timedelta(days=1))
+        client = RegistryClient(cache, dataclasses.replace(FAST, concurrency=1))
+        try:
+            for name in ("a", "gone", "b", "c"):
+                with contextlib.suppress(PackageNotFound):
+                    await client.get(base + name, registry=REGISTRY, what=name, decode=as_json)
+        finally:
+            await client.aclose()
+            server.close()
+            await server.wait_closed()
+
+    run(scenario())
+    assert connections == 1

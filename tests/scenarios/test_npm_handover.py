@@ -14,6 +14,7 @@ from tests.support.servers import Verdaccio
 pytestmark = pytest.mark.registry
 
 OLD_TIMES = {f"1.0.{i}": f"2024-0{i + 1}-10T12:00:00.000Z" for i in range(6)}
+HANDOVER_TIME = "2024-08-10T12:00:00.000Z"
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,8 @@ def stream_kit(verdaccio: Verdaccio) -> str:
         maintainers=["alice", "mallory"],
         repository="git+https://github.com/alice/stream-kit.git",
     )
+    # older than the cooldown: these tests are about custody, not age (release.too-new)
+    verdaccio.set_times("stream-kit", {"1.0.6": HANDOVER_TIME})
     return verdaccio.url
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from custody.trust import TrustFileEditor
 from tests.support.clients import clean_env, custody
 from tests.support.publish import publish_pypi
 from tests.support.servers import Devpi
@@ -33,6 +34,10 @@ def test_owner_change_between_runs_is_held(devpi: Devpi, tmp_path: Path) -> None
     init = custody("init", cwd=project, env=env)
     assert init.code == 0, init.stderr
     assert "pypi:user/alice" in (project / "custody.toml").read_text()
+    # devpi stamps uploads with its own clock: no cooldown, this test is about custody
+    editor = TrustFileEditor.open(project / "custody.toml")
+    editor.set_policy("cooldown", "0")
+    editor.save()
     assert custody("check", cwd=project, env=env).code == 0
 
     devpi.set_acl_upload(index, ["alice", "mallory"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -73,18 +74,26 @@ def where(
         stmt = stmt.where(_t.c.version == version)
     stmt = stmt.order_by(_t.c.project, _t.c.lockfile, _t.c.version, _t.c.id)
     with db.read() as conn:
-        return [
-            InventoryEntry(
-                project=r.project,
-                lockfile=r.lockfile,
-                ecosystem=eco,
-                name=r.name,
-                version=r.version,
-                direct=r.direct,
-                dev=r.dev,
-                optional=r.optional,
-                paths=tuple(tuple(p) for p in r.paths),
-                scanned_at=r.scanned_at,
-            )
-            for r in conn.execute(stmt)
-        ]
+        return [_entry(r) for r in conn.execute(stmt)]
+
+
+def all_entries(db: Database) -> list[InventoryEntry]:
+    """Every entry of every project, ordered by ecosystem, package, project and lockfile."""
+    stmt = select(_t).order_by(_t.c.ecosystem, _t.c.name, _t.c.project, _t.c.lockfile, _t.c.id)
+    with db.read() as conn:
+        return [_entry(r) for r in conn.execute(stmt)]
+
+
+def _entry(r: Any) -> InventoryEntry:
+    return InventoryEntry(
+        project=r.project,
+        lockfile=r.lockfile,
+        ecosystem=Ecosystem(r.ecosystem),
+        name=r.name,
+        version=r.version,
+        direct=r.direct,
+        dev=r.dev,
+        optional=r.optional,
+        paths=tuple(tuple(p) for p in r.paths),
+        scanned_at=r.scanned_at,
+    )

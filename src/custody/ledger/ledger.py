@@ -10,14 +10,16 @@ from sqlalchemy import URL, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from custody.errors import InputError
-from custody.ledger import cache, decisions, inventory, observations, publishes
+from custody.ledger import approvals as proxy_reviews
+from custody.ledger import cache, decisions, inventory, known_bad, observations, publishes
 from custody.ledger.db import Database, resolve_url
 from custody.ledger.decisions import DecisionRecord
 from custody.ledger.inventory import InventoryEntry
 from custody.ledger.migrations import migrate
 from custody.ledger.observations import Fact
 from custody.ledger.publishes import PublishEvent
-from custody.model import Ecosystem, LockedDependency, Observation
+from custody.model import Action, Ecosystem, LockedDependency, Observation
+from custody.osv import KnownBadRecord
 from custody.registries.base import CachedResponse, ResponseCache
 
 
@@ -83,11 +85,16 @@ class Ledger:
 
     # -- ResponseCache ------------------------------------------------------------------------
 
-    def load(self, urls: Sequence[str]) -> dict[str, CachedResponse]:
-        return cache.load(self._db, urls)
+    def load(self, urls: Sequence[str], *, bodies: bool = True) -> dict[str, CachedResponse]:
+        """See ``custody.ledger.cache.load``."""
+        return cache.load(self._db, urls, bodies=bodies)
 
     def store(self, entries: Sequence[CachedResponse]) -> None:
         cache.store(self._db, entries)
+
+    def touch(self, fetched: Mapping[str, datetime]) -> None:
+        """See ``custody.ledger.cache.touch``."""
+        cache.touch(self._db, fetched)
 
     # -- observations -------------------------------------------------------------------------
 
@@ -114,6 +121,32 @@ class Ledger:
         """Inclusive on both ends, oldest first."""
         return publishes.publishes_by(self._db, publisher_id, since, until)
 
+    def publish_counts(
+        self, packages: Iterable[tuple[Ecosystem, str]], since: datetime
+    ) -> dict[tuple[Ecosystem, str], int]:
+        """See ``custody.ledger.publishes.publish_counts``."""
+        return publishes.publish_counts(self._db, packages, since)
+
+    # -- known-bad records (OSV malicious packages) -------------------------------------------
+
+    def store_known_bad(
+        self,
+        records: Iterable[KnownBadRecord],
+        imported_at: datetime,
+        withdrawn_ids: Iterable[str] = (),
+    ) -> known_bad.StoreResult:
+        """See ``custody.ledger.known_bad.store_records``."""
+        return known_bad.store_records(self._db, records, imported_at, withdrawn_ids)
+
+    def known_bad_for(
+        self, packages: Iterable[tuple[Ecosystem, str]]
+    ) -> dict[tuple[Ecosystem, str], list[KnownBadRecord]]:
+        """Records naming any of ``packages``, in one query (see ``known_bad.records_for``)."""
+        return known_bad.records_for(self._db, packages)
+
+    def count_known_bad(self) -> int:
+        return known_bad.count_records(self._db)
+
     # -- inventory ----------------------------------------------------------------------------
 
     def record_inventory(
@@ -129,6 +162,10 @@ class Ledger:
         self, ecosystem: Ecosystem, name: str, version: str | None = None
     ) -> list[InventoryEntry]:
         return inventory.where(self._db, ecosystem, name, version)
+
+    def inventory(self) -> list[InventoryEntry]:
+        """Every recorded lockfile entry of every project (``custody watch``)."""
+        return inventory.all_entries(self._db)
 
     # -- decision log -------------------------------------------------------------------------
 
@@ -146,6 +183,58 @@ class Ledger:
         return decisions.recent_decisions(
             self._db, ecosystem=ecosystem, package=package, since=since, limit=limit
         )
+
+    # -- registry firewall: reviews and holds (custody proxy) ---------------------------------
+
+    def add_review(
+        self,
+        *,
+        at: datetime,
+        ecosystem: Ecosystem,
+        package: str,
+        version: str,
+        verdict: str,
+        by: str,
+        reason: str,
+    ) -> proxy_reviews.Review:
+        """Record an approval (``verdict="approve"``) or denial (``"deny"``) of one release."""
+        return proxy_reviews.add_review(
+            self._db,
+            at=at,
+            ecosystem=ecosystem,
+            package=package,
+            version=version,
+            verdict=verdict,
+            by=by,
+            reason=reason,
+        )
+
+    def reviews_since(self, after_id: int = 0) -> list[proxy_reviews.Review]:
+        """Reviews with an id above ``after_id``, oldest first."""
+        return proxy_reviews.reviews_since(self._db, after_id)
+
+    def proxy_state_marker(self) -> proxy_reviews.StateMarker:
+        """See ``custody.ledger.approvals.state_marker``."""
+        return proxy_reviews.state_marker(self._db)
+
+    def replace_holds(
+        self,
+        ecosystem: Ecosystem,
+        package: str,
+        held: Sequence[tuple[str, Action, tuple[str, ...], str]],
+        seen_at: datetime,
+    ) -> None:
+        """See ``custody.ledger.approvals.replace_holds``."""
+        proxy_reviews.replace_holds(self._db, ecosystem, package, held, seen_at)
+
+    def held_releases(
+        self, *, ecosystem: Ecosystem | None = None, package: str | None = None
+    ) -> list[proxy_reviews.HeldRelease]:
+        return proxy_reviews.held_releases(self._db, ecosystem=ecosystem, package=package)
+
+    def first_seen(self, ecosystem: Ecosystem, package: str, now: datetime) -> datetime:
+        """When the proxy first saw the package (any replica); records ``now`` if never."""
+        return proxy_reviews.first_seen(self._db, ecosystem, package, now)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -7,11 +7,11 @@ source of truth for versions. What it would give us (autogenerate, downgrades, b
 not need. Here a migration is a function of a ``Connection`` that applies Core DDL; its index in
 ``MIGRATIONS`` (1-based) is the version it brings the database to.
 
-Adding migration 2:
+Adding a migration (the next number, e.g. 3):
 
-1. write ``def _v2_something(conn: Connection) -> None`` with the DDL (e.g.
+1. write ``def _v3_something(conn: Connection) -> None`` with the DDL (e.g.
    ``conn.execute(text("ALTER TABLE ... ADD COLUMN ..."))`` or ``Table(...).create(conn)``),
-2. append ``Migration("what it does", _v2_something)`` to ``MIGRATIONS``,
+2. append ``Migration("what it does", _v3_something)`` to ``MIGRATIONS``,
 3. change ``schema.py`` to match (a test compares the migrated database with it).
 
 Each step defines the tables it creates itself (``_v1_initial`` below is frozen), so later edits to
@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -147,7 +148,76 @@ def _v1_initial(conn: Connection) -> None:
     md.create_all(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration("initial schema", _v1_initial),)
+def _v2_known_bad(conn: Connection) -> None:
+    md = MetaData()
+    Table(
+        "known_bad",
+        md,
+        Column("id", Text, nullable=False),
+        Column("ecosystem", String(16), nullable=False),
+        Column("package", Text, nullable=False),
+        Column("versions", JSON, nullable=False),
+        Column("all_versions", Boolean, nullable=False),
+        Column("ranges", JSON, nullable=False),
+        Column("published", UTCDateTime),
+        Column("modified", UTCDateTime),
+        Column("summary", Text),
+        Column("imported_at", UTCDateTime, nullable=False),
+        PrimaryKeyConstraint("id", "ecosystem", "package", name="pk_known_bad"),
+        Index("ix_known_bad_package", "package", "ecosystem"),
+    )
+    md.create_all(conn)
+
+
+def _v3_proxy_reviews(conn: Connection) -> None:
+    md = MetaData()
+    Table(
+        "proxy_reviews",
+        md,
+        Column(
+            "id",
+            BigInteger().with_variant(Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+        Column("at", UTCDateTime, nullable=False),
+        Column("ecosystem", String(16), nullable=False),
+        Column("package", Text, nullable=False),
+        Column("version", Text, nullable=False),
+        Column("verdict", String(16), nullable=False),
+        Column("by", Text, nullable=False),
+        Column("reason", Text, nullable=False),
+        Index("ix_proxy_reviews_package", "ecosystem", "package"),
+    )
+    Table(
+        "proxy_holds",
+        md,
+        Column("ecosystem", String(16), nullable=False),
+        Column("package", Text, nullable=False),
+        Column("version", Text, nullable=False),
+        Column("action", String(16), nullable=False),
+        Column("rules", JSON, nullable=False),
+        Column("summary", Text, nullable=False),
+        Column("first_seen", UTCDateTime, nullable=False),
+        Column("last_seen", UTCDateTime, nullable=False),
+        PrimaryKeyConstraint("ecosystem", "package", "version", name="pk_proxy_holds"),
+    )
+    Table(
+        "proxy_packages",
+        md,
+        Column("ecosystem", String(16), nullable=False),
+        Column("package", Text, nullable=False),
+        Column("first_seen", UTCDateTime, nullable=False),
+        PrimaryKeyConstraint("ecosystem", "package", name="pk_proxy_packages"),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("initial schema", _v1_initial),
+    Migration("known-bad records (OSV malicious packages)", _v2_known_bad),
+    Migration("registry firewall: reviews, holds, packages first seen", _v3_proxy_reviews),
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 

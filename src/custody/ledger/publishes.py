@@ -5,25 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
-from custody.ledger.db import Database
+from custody.ledger.db import Database, chunked
 from custody.ledger.schema import as_utc, publishes
-from custody.model import Ecosystem
+from custody.model import Ecosystem, PublishEvent
 
+__all__ = ["PublishEvent", "publish_counts", "publishes_by", "record_publishes"]
 
-class PublishEvent(NamedTuple):
-    """One release as published by one custodian. A plain 5-tuple in this order works too."""
-
-    ecosystem: Ecosystem
-    package: str
-    version: str
-    publisher_id: str  # custodian id, e.g. "npm:user/alice"
-    published_at: datetime
-
-
+NAMES_PER_QUERY = 5000  # bound parameters per IN list (SQLite allows 32766)
 _t = publishes
 _BY_PUBLISHER = (
     select(_t.c.ecosystem, _t.c.package, _t.c.version, _t.c.publisher, _t.c.published_at)
@@ -73,3 +65,31 @@ def publishes_by(
             PublishEvent(Ecosystem(r.ecosystem), r.package, r.version, r.publisher, r.published_at)
             for r in conn.execute(_BY_PUBLISHER, params)
         ]
+
+
+_COUNTS = (
+    select(_t.c.ecosystem, _t.c.package, func.count().label("n"))
+    .where(
+        _t.c.package.in_(bindparam("packages", expanding=True)),
+        _t.c.published_at >= bindparam("since"),
+    )
+    .group_by(_t.c.ecosystem, _t.c.package)
+)
+
+
+def publish_counts(
+    db: Database, packages: Iterable[tuple[Ecosystem, str]], since: datetime
+) -> dict[tuple[Ecosystem, str], int]:
+    """How many events the ledger holds per package published at or after ``since`` (packages
+    with none are absent): lets a caller skip histories it has already recorded."""
+    wanted = {(Ecosystem(e), n) for e, n in packages}
+    names = sorted({n for _, n in wanted})
+    out: dict[tuple[Ecosystem, str], int] = {}
+    with db.read() as conn:
+        for chunk in chunked(names, NAMES_PER_QUERY):
+            params = {"packages": list(chunk), "since": as_utc(since, "since")}
+            for row in conn.execute(_COUNTS, params):
+                key = (Ecosystem(row.ecosystem), row.package)
+                if key in wanted:
+                    out[key] = int(row.n)
+    return out

@@ -163,3 +163,57 @@ decisions = Table(
     Index("ix_decisions_package", "ecosystem", "package"),
     Index("ix_decisions_at", "at"),
 )
+
+known_bad = Table(
+    "known_bad",
+    metadata,
+    Column("id", Text, nullable=False),  # OSV id, MAL-...
+    Column("ecosystem", String(16), nullable=False),
+    Column("package", Text, nullable=False),  # npm exact, PyPI PEP 503 normalised
+    Column("versions", JSON, nullable=False),  # exact versions named malicious
+    Column("all_versions", Boolean, nullable=False),  # the record covers every version
+    Column("ranges", JSON, nullable=False),  # bounded OSV ranges (type, events)
+    Column("published", UTCDateTime),
+    Column("modified", UTCDateTime),
+    Column("summary", Text),
+    Column("imported_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("id", "ecosystem", "package", name="pk_known_bad"),
+    Index("ix_known_bad_package", "package", "ecosystem"),
+)
+
+proxy_reviews = Table(
+    "proxy_reviews",
+    metadata,
+    id_column(),
+    Column("at", UTCDateTime, nullable=False),
+    Column("ecosystem", String(16), nullable=False),
+    Column("package", Text, nullable=False),  # npm exact, PyPI PEP 503 normalised
+    Column("version", Text, nullable=False),  # as the reviewer wrote it
+    Column("verdict", String(16), nullable=False),  # "approve" or "deny"
+    Column("by", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_proxy_reviews_package", "ecosystem", "package"),
+)
+
+proxy_holds = Table(
+    "proxy_holds",
+    metadata,
+    Column("ecosystem", String(16), nullable=False),
+    Column("package", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("action", String(16), nullable=False),  # "hold" or "block"
+    Column("rules", JSON, nullable=False),  # list of rule ids
+    Column("summary", Text, nullable=False),  # the strongest finding's message
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("ecosystem", "package", "version", name="pk_proxy_holds"),
+)
+
+proxy_packages = Table(
+    "proxy_packages",
+    metadata,
+    Column("ecosystem", String(16), nullable=False),
+    Column("package", Text, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),  # first judged by any replica
+    PrimaryKeyConstraint("ecosystem", "package", name="pk_proxy_packages"),
+)

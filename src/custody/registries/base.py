@@ -5,7 +5,7 @@ signal runs. Signals never touch the network."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -18,7 +18,10 @@ class CachedResponse:
     """A registry response kept with its validators so a warm run only revalidates.
 
     ``derived`` holds the parsed form (a msgspec-encoded ``PackageHistory``) produced by parser
-    version ``derived_version``; on a 304 the reader reuses it instead of parsing again."""
+    version ``derived_version``; on a 304 the reader reuses it instead of parsing again.
+
+    ``body_omitted``: loaded with ``bodies=False`` beside a derived blob, so ``body`` is ``b""``
+    and the real body is still in the cache (``ResponseCache.load`` it when it is needed)."""
 
     url: str
     status: int
@@ -29,14 +32,26 @@ class CachedResponse:
     content_type: str | None = None
     derived: bytes | None = None
     derived_version: str | None = None
+    body_omitted: bool = False
 
 
 class ResponseCache(Protocol):
     """Implemented by the ledger (SQLite / PostgreSQL) and by an in-memory dict for tests."""
 
-    def load(self, urls: Sequence[str]) -> dict[str, CachedResponse]: ...
+    def load(self, urls: Sequence[str], *, bodies: bool = True) -> dict[str, CachedResponse]:
+        """The entries cached for ``urls`` (missing ones are absent). With ``bodies=False`` an
+        entry that has a derived blob may come without its body (``body_omitted``): a warm run
+        mostly needs only the derived blob, and bodies are most of the bytes."""
+        ...
 
-    def store(self, entries: Sequence[CachedResponse]) -> None: ...
+    def store(self, entries: Sequence[CachedResponse]) -> None:
+        """Insert or replace ``entries`` (an entry with ``body_omitted`` keeps the stored body)."""
+        ...
+
+    def touch(self, fetched: Mapping[str, datetime]) -> None:
+        """The registry confirmed these entries unchanged (a 304) at these times: update their
+        ``fetched_at`` and nothing else. Unknown URLs are ignored."""
+        ...
 
 
 class RegistryReader(Protocol):

@@ -5,7 +5,9 @@
 - 404/410 raise ``PackageNotFound``; other 4xx fail at once (retrying a 401 does not help).
 - Responses go through a ``ResponseCache``: cached validators are sent (``If-None-Match`` /
   ``If-Modified-Since``) and a 304 reuses the cached body and its derived blob. New entries are
-  kept in memory and written in one ``cache.store`` batch by ``flush()``.
+  kept in memory and written in one ``cache.store`` batch by ``flush()``; 304s only refresh
+  ``fetched_at`` (one ``cache.touch`` batch). Cache entries are preloaded without the bodies
+  that a derived blob makes unnecessary; ``Response.body`` loads such a body on first use.
 - ``offline`` answers from the cache only; ``max_age`` trusts younger entries without a request;
   ``allow_stale`` (per call) serves the cached copy, flagged ``stale``, when every retry failed.
 
@@ -17,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
+import importlib.util
 import logging
 import random
 import ssl
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -58,19 +62,87 @@ class HttpOptions:
     max_age: float | None = None  # seconds: trust younger cache entries without a request
 
 
-@dataclass(frozen=True, slots=True)
+def _remember_missing_sniffio() -> None:
+    """httpcore 1.0 imports ``sniffio`` each time it sets up a lock or an event, several times a
+    request. anyio >= 4.11 no longer installs sniffio, Python does not cache a failed import, and
+    every attempt scans ``sys.path`` again: about 0.6 ms of CPU per request, more than the rest of
+    a 304 costs (encode/httpcore#1102). Record the absence once; ``import sniffio`` then fails at
+    once, exactly as before, only faster."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]  # the documented import block
+
+
+_remember_missing_sniffio()
+
+
+class BodyUnavailable(Exception):
+    """A cached body left out at load time could not be read back (the entry changed or went)."""
+
+
 class Response:
-    url: str  # the URL asked for (the cache key)
-    final_url: str  # after redirects: resolve relative links against this
-    status: int
-    body: bytes
-    fetched_at: datetime  # when the registry last confirmed this body
-    content_type: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)  # empty if no request was sent
-    not_modified: bool = False  # the body is the cached one (304, or a trusted cache entry)
-    stale: bool = False  # the registry failed and the caller accepted an old cached copy
-    derived: bytes | None = None
-    derived_version: str | None = None
+    """One answer, from the registry or the cache. ``body`` of a cached answer may be loaded
+    lazily: a reader that decodes the derived blob never pays for it."""
+
+    __slots__ = (
+        "_body",
+        "_load_body",
+        "content_type",
+        "derived",
+        "derived_version",
+        "fetched_at",
+        "final_url",
+        "headers",
+        "not_modified",
+        "stale",
+        "status",
+        "url",
+    )
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        final_url: str,
+        status: int,
+        body: bytes | None,
+        fetched_at: datetime,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        not_modified: bool = False,
+        stale: bool = False,
+        derived: bytes | None = None,
+        derived_version: str | None = None,
+        load_body: Callable[[], bytes] | None = None,
+    ) -> None:
+        if body is None and load_body is None:
+            raise ValueError("a Response needs a body or a way to load it")
+        self.url = url  # the URL asked for (the cache key)
+        self.final_url = final_url  # after redirects: resolve relative links against this
+        self.status = status
+        self.fetched_at = fetched_at  # when the registry last confirmed this body
+        self.content_type = content_type
+        self.headers: Mapping[str, str] = headers or {}  # empty if no request was sent
+        self.not_modified = not_modified  # the cached body (304, or a trusted cache entry)
+        self.stale = stale  # the registry failed and the caller accepted an old cached copy
+        self.derived = derived
+        self.derived_version = derived_version
+        self._body = body
+        self._load_body = load_body
+
+    @property
+    def body(self) -> bytes:
+        """The raw body. Raises ``BadDocument`` if a lazily loaded cached body is gone (the
+        client then fetches the document again)."""
+        if self._body is None:
+            assert self._load_body is not None
+            try:
+                self._body = self._load_body()
+            except BodyUnavailable as exc:
+                raise BadDocument(f"cached body unavailable: {exc}") from None
+        return self._body
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.url}{' (cached)' if self.not_modified else ''}>"
 
 
 class _TooLarge(Exception):
@@ -115,6 +187,101 @@ def _describe(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
+_KEEPALIVE_S = 30.0
+_POOL_SIZE = 2  # connections per httpcore pool (see _SmallPools)
+
+
+class _Released(httpx.AsyncByteStream):
+    """A response body stream that calls ``release`` once, when it is closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release: Callable[[], None] | None = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        release, self._release = self._release, None
+        try:
+            await self._stream.aclose()
+        finally:
+            if release is not None:
+                release()
+
+
+class _SmallPools(httpx.AsyncBaseTransport):
+    """The direct transport: ``concurrency`` connections in several httpcore pools of
+    ``_POOL_SIZE``, each request sent to the pool with the fewest requests in flight.
+
+    Whenever a request starts or ends, an httpcore pool looks at every one of its connections
+    (for each idle one a ``poll()`` and a rebuild of anyio's socket attributes, and an idle
+    count that is quadratic in the pool size). With one pool of 16 that bookkeeping is most of
+    the CPU a request costs: on loopback, 1,000 conditional GETs took about 2 s in one pool of
+    16 and 0.9 s in eight pools of 2 (benchmarks/check_speed.py). Our semaphore keeps at most
+    ``concurrency`` requests in flight, so the least busy pool always has a free connection."""
+
+    def __init__(self, concurrency: int, verify: ssl.SSLContext) -> None:
+        count = -(-concurrency // _POOL_SIZE)
+        sizes = [concurrency // count + (i < concurrency % count) for i in range(count)]
+        self._pools = [
+            httpx.AsyncHTTPTransport(
+                verify=verify,
+                http1=True,
+                http2=False,
+                limits=httpx.Limits(
+                    max_connections=size,
+                    max_keepalive_connections=size,
+                    keepalive_expiry=_KEEPALIVE_S,
+                ),
+            )
+            for size in sizes
+        ]
+        self._in_flight = [0] * count
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        index = min(range(len(self._pools)), key=self._in_flight.__getitem__)
+        self._in_flight[index] += 1
+        try:
+            response = await self._pools[index].handle_async_request(request)
+        except BaseException:
+            self._in_flight[index] -= 1
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _Released(response.stream, lambda: self._release(index))
+        return response
+
+    def _release(self, index: int) -> None:
+        self._in_flight[index] -= 1
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+
+def _same_response(a: CachedResponse, b: CachedResponse) -> bool:
+    """Do two cache entries hold the same response: the same validators, or (without any) the
+    same fetch? (Another process sharing the ledger may have replaced it meanwhile.)"""
+    if (a.etag, a.last_modified) != (b.etag, b.last_modified):
+        return False
+    return a.etag is not None or a.last_modified is not None or a.fetched_at == b.fetched_at
+
+
+_DRAIN_LIMIT = 64 * 1024
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read the body of an answer we do not use (a 304, an error page), up to a small limit:
+    httpcore closes a connection whose response was not read to the end, and without this every
+    revalidation (304) would pay for a new connection."""
+    seen = 0
+    async for chunk in response.aiter_raw():
+        seen += len(chunk)
+        if seen > _DRAIN_LIMIT:
+            break
+
+
 class RegistryClient:
     """Shared async HTTP client. Use one per run; ``flush()`` then ``aclose()`` at the end."""
 
@@ -127,6 +294,12 @@ class RegistryClient:
     ) -> None:
         self.options = options or HttpOptions()
         opts = self.options
+        verify = _ssl_context(opts.ca_files)
+        limits = httpx.Limits(
+            max_connections=opts.concurrency,
+            max_keepalive_connections=opts.concurrency,
+            keepalive_expiry=_KEEPALIVE_S,
+        )
         self._client = httpx.AsyncClient(
             http1=True,
             http2=False,
@@ -138,40 +311,75 @@ class RegistryClient:
                 write=opts.read_timeout,
                 pool=opts.read_timeout,
             ),
-            limits=httpx.Limits(
-                max_connections=opts.concurrency,
-                max_keepalive_connections=opts.concurrency,
-                keepalive_expiry=30.0,
-            ),
+            limits=limits,  # for proxy transports (HTTPS_PROXY); direct requests use the pools
             headers={"User-Agent": USER_AGENT},
-            transport=transport,
-            verify=_ssl_context(opts.ca_files),
+            transport=transport if transport is not None else _SmallPools(opts.concurrency, verify),
+            verify=verify,
             trust_env=True,  # HTTPS_PROXY / NO_PROXY as every other client honours them
         )
         self._semaphore = asyncio.Semaphore(opts.concurrency)
         self._cache = cache
-        self._loaded: dict[str, CachedResponse | None] = {}
-        self._pending: dict[str, CachedResponse] = {}
+        self._loaded: dict[str, CachedResponse | None] = {}  # may lack bodies (body_omitted)
+        self._pending: dict[str, CachedResponse] = {}  # new or changed: stored by flush()
+        self._touched: dict[str, datetime] = {}  # confirmed unchanged (304): touched by flush()
         self.stale_urls: set[str] = set()
         self.requests = 0  # requests sent (tests and benchmarks look at it)
 
     # -- cache bookkeeping -------------------------------------------------------------------
 
     def preload(self, urls: Iterable[str]) -> None:
-        """Load cache entries for many URLs in one ``cache.load`` call."""
+        """Load cache entries for many URLs in one ``cache.load`` call (without the bodies a
+        derived blob may make unnecessary)."""
         wanted = [u for u in dict.fromkeys(urls) if u not in self._loaded]
         if not wanted:
             return
-        found = self._cache.load(wanted) if self._cache is not None else {}
+        found = self._cache.load(wanted, bodies=False) if self._cache is not None else {}
         for url in wanted:
             self._loaded[url] = found.get(url)
 
-    def lookup(self, url: str) -> CachedResponse | None:
+    def _entry(self, url: str) -> CachedResponse | None:
+        """The cache entry for ``url``, possibly without its body."""
         if url in self._pending:
             return self._pending[url]
         if url not in self._loaded:
             self.preload([url])
         return self._loaded.get(url)
+
+    def _body_of(self, entry: CachedResponse) -> bytes:
+        """The body of ``entry``, read back from the cache if it was left out. Raises
+        ``BodyUnavailable`` when the cache no longer holds that same response."""
+        if not entry.body_omitted:
+            return entry.body
+        found = self._cache.load([entry.url]).get(entry.url) if self._cache is not None else None
+        if found is None or found.body_omitted or not _same_response(found, entry):
+            raise BodyUnavailable(f"the cache entry for {redact_url(entry.url)} changed")
+        current = self._loaded.get(entry.url)
+        if current is not None and current.body_omitted and _same_response(current, found):
+            self._loaded[entry.url] = dataclasses.replace(
+                current, body=found.body, body_omitted=False
+            )
+        return found.body
+
+    def _refresh(self, url: str, when: datetime) -> None:
+        """The registry confirmed the cached ``url`` at ``when`` (a 304)."""
+        if url in self._pending:
+            self._pending[url] = dataclasses.replace(self._pending[url], fetched_at=when)
+            return
+        entry = self._loaded.get(url)
+        if entry is not None:
+            self._loaded[url] = dataclasses.replace(entry, fetched_at=when)
+            self._touched[url] = when
+
+    def lookup(self, url: str) -> CachedResponse | None:
+        """The cache entry for ``url`` with its body, or None."""
+        entry = self._entry(url)
+        if entry is None or not entry.body_omitted:
+            return entry
+        try:
+            body = self._body_of(entry)
+        except BodyUnavailable:
+            return None
+        return dataclasses.replace(entry, body=body, body_omitted=False)
 
     def remember(self, url: str, body: bytes, content_type: str | None = None) -> None:
         """Keep a synthetic entry (e.g. METADATA extracted from a wheel) under ``url``."""
@@ -187,42 +395,48 @@ class RegistryClient:
         self._pending[url] = dataclasses.replace(entry, derived=derived, derived_version=version)
 
     def flush(self) -> int:
-        """Write every new or refreshed cache entry in one batch; returns how many."""
-        if not self._pending:
-            return 0
+        """Write every new or refreshed cache entry in one batch (and every entry a 304
+        confirmed in another); returns how many."""
         entries = list(self._pending.values())
+        touched = {u: t for u, t in self._touched.items() if u not in self._pending}
         if self._cache is not None:
-            self._cache.store(entries)
+            if entries:
+                self._cache.store(entries)
+            if touched:
+                self._cache.touch(touched)
         for entry in entries:
             self._loaded[entry.url] = entry
         self._pending.clear()
-        return len(entries)
+        self._touched.clear()
+        return len(entries) + len(touched)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     # -- requests ----------------------------------------------------------------------------
 
-    @staticmethod
     def _from_cache(
+        self,
         entry: CachedResponse,
         *,
         headers: Mapping[str, str] | None = None,
         final_url: str | None = None,
         stale: bool = False,
     ) -> Response:
+        omitted = entry.body_omitted
         return Response(
             url=entry.url,
             final_url=final_url or entry.url,
             status=entry.status,
-            body=entry.body,
+            body=None if omitted else entry.body,
             fetched_at=entry.fetched_at,
             content_type=entry.content_type,
-            headers=headers or {},
+            headers=headers,
             not_modified=True,
             stale=stale,
             derived=entry.derived,
             derived_version=entry.derived_version,
+            load_body=(lambda: self._body_of(entry)) if omitted else None,
         )
 
     def _trusted(self, entry: CachedResponse, immutable: bool) -> bool:
@@ -252,7 +466,7 @@ class RegistryClient:
         redacted base URL errors name. ``immutable`` URLs (content-addressed files) are served
         from the cache whenever cached. ``use_cache=False`` neither reads nor stores the cache
         (large downloads)."""
-        cached = self.lookup(url) if use_cache else None
+        cached = self._entry(url) if use_cache else None
         if cached is not None and self._trusted(cached, immutable):
             if cached.status in (404, 410):
                 raise PackageNotFound(registry, what)
@@ -309,7 +523,7 @@ class RegistryClient:
                     last_error = f"cached copy unusable: {exc}"
                     cached = None
                     continue
-                self._pending[url] = refreshed
+                self._refresh(url, now)
                 return resp, value
             if status in (404, 410):
                 if use_cache:  # remembered, so offline runs know it too
@@ -357,7 +571,7 @@ class RegistryClient:
             )
             return resp, value
 
-        stale = self.lookup(url) if allow_stale and use_cache else None
+        stale = self._entry(url) if allow_stale and use_cache else None
         if stale is not None:
             if stale.status in (404, 410):
                 raise PackageNotFound(registry, what)
@@ -390,6 +604,7 @@ class RegistryClient:
             async with asyncio.timeout(self.options.total_timeout):
                 async with self._client.stream("GET", url, headers=headers) as r:
                     if r.status_code != 200:
+                        await _drain(r)
                         return r.status_code, dict(r.headers), b"", str(r.url)
                     declared = r.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > limit:

@@ -9,7 +9,8 @@ from urllib.parse import quote
 
 import orjson
 
-from custody.model import Ecosystem, PackageHistory
+from custody.errors import PackageNotFound
+from custody.model import Ecosystem, PackageHistory, Release
 from custody.registries.derived import decode_history, encode_history
 from custody.registries.http import BadDocument, RegistryClient, Response
 from custody.registries.npm_packument import NPM_PARSER_VERSION, parse_packument
@@ -81,3 +82,43 @@ class NpmReader:
     async def enrich(self, history: PackageHistory, versions: Sequence[str]) -> PackageHistory:
         """Packuments already carry dependencies and scripts: nothing to add."""
         return history
+
+    def attestations_url(self, name: str, version: str) -> str:
+        """The registry's attestations document of one version (what ``dist.attestations.url``
+        names on the public registry), under the configured registry for the package."""
+        base = self.settings.registry_for(name)
+        return f"{base}-/npm/v1/attestations/{escaped_name(name)}@{version}"
+
+    async def attestations(self, release: Release) -> bytes | None:
+        """The attestations document (JSON bytes) of a release whose packument lists
+        ``dist.attestations``; None when it lists none or the registry does not serve it.
+        Cached as immutable. Raises ``RegistryUnavailable``."""
+        if not any(a.has_attestations for a in release.artifacts):
+            return None
+        url = self.attestations_url(release.name, release.version)
+        auth = self.settings.auth_for(url)
+        try:
+            _resp, body = await self.client.get(
+                url,
+                registry=redact_url(self.settings.registry_for(release.name)),
+                what=f"{release.key} attestations",
+                decode=_json_object_body,
+                accept="application/json",
+                auth=auth.header() if auth is not None else None,
+                allow_stale=self.allow_stale,
+                immutable=True,
+            )
+        except PackageNotFound:
+            return None
+        return body
+
+
+def _json_object_body(resp: Response) -> bytes:
+    """The body, once it is known to be a JSON object (else ``BadDocument``: retried)."""
+    try:
+        doc = orjson.loads(resp.body)
+    except orjson.JSONDecodeError as exc:
+        raise BadDocument(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise BadDocument("not a JSON object")
+    return resp.body

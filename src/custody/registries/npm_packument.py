@@ -45,7 +45,7 @@ from custody.registries.ordering import order_releases
 from custody.registries.repo_urls import normalise_repository
 from custody.registries.times import parse_time
 
-NPM_PARSER_VERSION = "npm-packument/1"
+NPM_PARSER_VERSION = "npm-packument/2"
 INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
 _TIME_META_KEYS = frozenset({"created", "modified", "unpublished"})
 _DEP_KINDS = (
@@ -285,4 +285,5 @@ def parse_packument(doc: Any, *, name: str, registry: str, fetched_at: datetime)
         else (),
         repository=normalise_repository(doc.get("repository"))
         or (latest.repository if latest is not None else None),
+        description=_str(doc.get("description")),
     )

@@ -101,6 +101,7 @@ class PypiReader:
         # has failed a few times and never worked (devpi never serves it unadvertised).
         self._metadata_seen = False
         self._metadata_misses = 0 if devpi is None else _MAX_SPECULATIVE_MISSES
+        self._provenance_urls: dict[str, str] = {}  # file URL -> PEP 740 provenance URL
 
     # -- URLs --------------------------------------------------------------------------------
 
@@ -225,6 +226,8 @@ class PypiReader:
             for v in facts.versions:
                 by_version.setdefault(v, [])
         for f in page.files:
+            if f.provenance_url is not None:
+                self._provenance_urls[f.url] = f.provenance_url
             extra = known.get(f.filename)
             version = f.version or (extra.version if extra else None)
             if version is None:
@@ -307,6 +310,41 @@ class PypiReader:
             yanked_reason=reason if yanked else None,
             unpublished=not artifacts,
         )
+
+    # -- provenance (PEP 740) ----------------------------------------------------------------
+
+    def provenance_url(self, name: str, version: str, artifact: Artifact) -> str | None:
+        """The file's PEP 740 provenance URL: as the simple page gave it, else Warehouse's
+        integrity API (``<root>/integrity/<project>/<version>/<filename>/provenance``)."""
+        if artifact.url and artifact.url in self._provenance_urls:
+            return self._provenance_urls[artifact.url]
+        if self._warehouse_root is None:
+            return None
+        return (
+            f"{self._warehouse_root}integrity/{canonicalize_name(name)}/{version}/"
+            f"{artifact.filename}/provenance"
+        )
+
+    async def provenance(self, release: Release, artifact: Artifact) -> bytes | None:
+        """The provenance object (JSON bytes) of a file the index marks as attested; None when
+        unmarked or not served. Cached as immutable. Raises ``RegistryUnavailable``."""
+        if not artifact.has_attestations:
+            return None
+        url = self.provenance_url(release.name, release.version, artifact)
+        if url is None:
+            return None
+        what = f"{release.key} provenance of {artifact.filename}"
+
+        def decode(resp: Response) -> bytes | None:
+            return resp.body if load_json_object(resp, what) is not None else None
+
+        try:
+            _resp, body = await self._get(
+                url, what, decode, accept="application/json", immutable=True
+            )
+        except PackageNotFound:
+            return None
+        return body
 
     # -- dependencies ------------------------------------------------------------------------
 

@@ -5,18 +5,27 @@ everything already fetched, so they are trivial to test and cheap to run."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 
+from packaging.utils import canonicalize_name
+
+from custody.content.compare import ContentComparison
 from custody.model import (
     Custodian,
+    Ecosystem,
     Finding,
     LockedDependency,
     Observation,
     PackageHistory,
+    PublishEvent,
     Release,
 )
+from custody.osv import KnownBadRecord
+from custody.policy import DEFAULT_POLICY, Policy
 
 
 class TrustedSet:
@@ -57,6 +66,68 @@ class TrustedSet:
         return prov is not None and self.trusts(prov.source, at, prov.workflow)
 
 
+def package_id(ecosystem: Ecosystem, name: str) -> tuple[Ecosystem, str]:
+    """The key a package is looked up by: npm names exact, PyPI names PEP 503 normalised."""
+    return (ecosystem, canonicalize_name(name) if ecosystem is Ecosystem.PYPI else name)
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    """One locked release of the scanned tree, as the first judging pass saw it."""
+
+    dependency: LockedDependency
+    history: PackageHistory | None
+    """The package's history (cut to ``--as-of``); None when the registry does not know it."""
+    candidate: Release | None
+    """The locked release in that history, if the registry has it."""
+    new: bool
+    """The package is new to the tree: the trust file has no entry for it (``check``), or the
+    old side of a diff did not have it."""
+    findings: tuple[Finding, ...] = ()
+    """The first pass's findings (custody, release, age, known-bad, burst signals)."""
+    held: bool = False
+    """The first pass held or blocked it (before approvals)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TreeView:
+    """The scanned tree after the first judging pass, for the signals that look across packages
+    (``deps.*``): for a package name, its locked releases, histories, whether it is new, and
+    its own findings so far. Built by ``judge_all``; never refers back to the second pass."""
+
+    entries: Mapping[tuple[Ecosystem, str], tuple[TreeEntry, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    dependents_of: Mapping[tuple[Ecosystem, str], tuple[TreeEntry, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """Reverse index: the entries whose locked release declares a dependency on the key."""
+
+    @classmethod
+    def build(cls, entries: Iterable[TreeEntry]) -> TreeView:
+        by_package: dict[tuple[Ecosystem, str], list[TreeEntry]] = defaultdict(list)
+        dependents: dict[tuple[Ecosystem, str], list[TreeEntry]] = defaultdict(list)
+        for entry in entries:
+            dep = entry.dependency
+            by_package[package_id(dep.ecosystem, dep.name)].append(entry)
+            declared = entry.candidate.dependencies if entry.candidate else None
+            for d in {d.name for d in declared or () if d.kind != "dev"}:
+                dependents[package_id(dep.ecosystem, d)].append(entry)
+        return cls(
+            MappingProxyType({k: tuple(v) for k, v in by_package.items()}),
+            MappingProxyType({k: tuple(v) for k, v in dependents.items()}),
+        )
+
+    def lookup(self, ecosystem: Ecosystem, name: str) -> tuple[TreeEntry, ...]:
+        """The locked releases of a package in the tree (several when lockfiles disagree);
+        empty when the tree does not have it."""
+        return self.entries.get(package_id(ecosystem, name), ())
+
+    def dependents(self, ecosystem: Ecosystem, name: str) -> tuple[TreeEntry, ...]:
+        """The entries whose locked release declares ``name`` as a dependency."""
+        return self.dependents_of.get(package_id(ecosystem, name), ())
+
+
 @dataclass(frozen=True, slots=True)
 class SignalContext:
     """Everything a signal may look at for one locked release."""
@@ -68,7 +139,15 @@ class SignalContext:
     trusted: TrustedSet
     observations: tuple[Observation, ...]
     now: datetime
-    known_package: bool = True  # the trust file has entries for this package
+    known_package: bool = True  # the trust file has entries for this package (or a diff
+    # supplies the release it replaces): not a new package
+    policy: Policy = DEFAULT_POLICY  # the trust file's [policy]
+    tree: TreeView | None = None  # the whole scanned tree, for the second pass (deps.*)
+    known_bad: tuple[KnownBadRecord, ...] = ()  # OSV malicious-package records naming it
+    publishes: tuple[PublishEvent, ...] = ()  # the candidate publisher's publishes around its
+    # publish time, as the ledger saw them (custody.publish-burst)
+    content: ContentComparison | None = None  # the candidate's files against the baseline's
+    content_error: Finding | None = None  # an unsafe archive or an integrity mismatch
 
     @property
     def predecessors(self) -> Sequence[Release]:

@@ -64,31 +64,3 @@ def unknown_custody(ctx: SignalContext) -> list[Finding]:
             {"registry": ctx.history.registry},
         )
     ]
-
-
-def new_package(ctx: SignalContext) -> list[Finding]:
-    """``deps.new-package``: the trust file has no entry for this package (it entered the tree
-    after ``custody init``) and the policy says new packages need review."""
-    if ctx.known_package:
-        return []
-    dep = ctx.dependency
-    cand = ctx.candidate
-    releases = [r for r in ctx.history.releases if not r.unpublished]
-    publishers = sorted({r.publisher.id for r in releases if r.publisher})
-    first = releases[0].published_at if releases else None
-    return [
-        Finding(
-            "deps.new-package",
-            Severity.MEDIUM,
-            f"{dep.package_key} is not in the trust file: review it, then "
-            f"`custody trust {dep.package_key} --custodian ID` or `custody approve {dep.key}`",
-            {
-                "direct": dep.direct,
-                "paths": [list(p) for p in dep.paths],
-                "publisher": cand.publisher.id if cand and cand.publisher else None,
-                "publishers": publishers[-10:],
-                "releases": len(releases),
-                "first_published": first.isoformat() if first else None,
-            },
-        )
-    ]

@@ -31,7 +31,7 @@ from custody.trust.model import ApprovalEntry, TrustedEntry, TrustFile
 TRUST_FILE_NAME = "custody.toml"
 
 TOP_KEYS = ("policy", "trusted-everywhere", "trusted", "approved")
-POLICY_KEYS = ("cooldown", "new-packages", "tiers")
+POLICY_KEYS = ("cooldown", "new-packages", "tiers", "fingerprints")
 TIER_KEYS = ("min-fan-in", "hold-at", "on-custody-change")
 TRUSTED_KEYS = ("custodian", "since", "until", "note", "numeric-id")
 APPROVAL_KEYS = ("version", "by", "reason", "at")
@@ -364,7 +364,15 @@ class _Reader:
                 self.fail(f"cooldown: {exc}", (*at, "cooldown"))
         new_packages = self._choice(table, "new-packages", NEW_PACKAGES, at)
         tiers = self._tiers(table["tiers"]) if "tiers" in table else DEFAULT_POLICY.tiers
-        return Policy(cooldown, new_packages or DEFAULT_POLICY.new_packages, tiers)
+        fingerprints = table.get("fingerprints", DEFAULT_POLICY.fingerprints)
+        if not isinstance(fingerprints, bool):
+            self.fail(
+                f"fingerprints must be true or false, not {_name(fingerprints)}",
+                (*at, "fingerprints"),
+            )
+        return Policy(
+            cooldown, new_packages or DEFAULT_POLICY.new_packages, tiers, fingerprints=fingerprints
+        )
 
     def _tiers(self, value: object) -> tuple[Tier, ...]:
         at: PathKey = ("policy", "tiers")
