@@ -50,7 +50,6 @@ from tests.support.servers import (  # noqa: E402
     VERDACCIO_CONFIG,
     ServerProcess,
     Verdaccio,
-    free_port,
     start_server,
     start_verdaccio,
 )
@@ -126,9 +125,7 @@ def publish(verdaccio: Verdaccio, versions: int) -> None:
     for i in range(versions):
         version = f"1.{i // 10}.{i % 10}"
         files = {"index.js": b"module.exports = 1;\n", "blob.bin": os.urandom(48 * 1024)}
-        publish_npm(
-            verdaccio, NAME, version, publisher="alice", maintainers=["alice"], files=files
-        )
+        publish_npm(verdaccio, NAME, version, publisher="alice", maintainers=["alice"], files=files)
         times[version] = f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}.000Z"
     verdaccio.set_times(NAME, times)
 
@@ -185,6 +182,56 @@ def load(url: str, accept: str, connections: int, duration: float) -> Row:
     return asyncio.run(_httpx_load(url, accept, connections, duration))
 
 
+# --------------------------------------------------------------------------- report
+
+
+def print_table(rows: list[Row], targets: list[str], connections: int) -> None:
+    print()
+    head = ["what", "target", f"req/s (c={connections})", "p50 ms", "p99 ms"]
+    head += ["p50 ms (c=1)", "p99 ms (c=1)", "added p50 (c=1)"]
+    print("| " + " | ".join(head) + " |")
+    print("|---|---|" + "---:|" * (len(head) - 2))
+    for what in dict.fromkeys(r.what for r in rows):
+        mine = [r for r in rows if r.what == what]
+        base = next(r for r in mine if r.connections == 1 and r.target == targets[0])
+        for label in targets:
+            many = next(r for r in mine if r.target == label and r.connections != 1)
+            one = next(r for r in mine if r.target == label and r.connections == 1)
+            added = "-" if label == targets[0] else f"{one.p50_ms - base.p50_ms:+.2f}"
+            cells = [what, label, f"{many.rps:.0f}", f"{many.p50_ms:.2f}", f"{many.p99_ms:.2f}"]
+            cells += [f"{one.p50_ms:.2f}", f"{one.p99_ms:.2f}", added]
+            print("| " + " | ".join(cells) + " |")
+
+
+def print_sync_cost(sqlite_path: Path, postgres: str | None) -> None:
+    """What reading the approvals marker would add to a request if it were read per request
+    (the proxy polls it every --sync-interval instead)."""
+    import uuid
+
+    from custody.ledger import open_ledger
+
+    targets: list[tuple[str, str, str | None]] = [("sqlite", f"sqlite:///{sqlite_path}", None)]
+    if postgres:
+        targets.append(("postgresql", postgres, f"custody_bench_{uuid.uuid4().hex[:8]}"))
+    for label, url, schema in targets:
+        ledger = open_ledger(url, schema=schema)
+        try:
+            for _ in range(50):
+                ledger.proxy_state_marker()
+            started = time.perf_counter()
+            for _ in range(1000):
+                ledger.proxy_state_marker()
+            per = (time.perf_counter() - started) / 1000 * 1e6
+        finally:
+            ledger.close()
+            if schema:
+                import psycopg
+
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        print(f"approvals marker query ({label}): {per:.0f} us per read")
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -193,6 +240,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per row")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--versions", type=int, default=60)
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const="postgresql://postgres@127.0.0.1:5432/test",
+        help="also time the approvals marker query on this PostgreSQL (a scratch schema)",
+    )
     args = parser.parse_args()
     if args.duration > 60 or args.connections > 256:
         parser.error("keep it bounded: --duration <= 60, --connections <= 256")
@@ -214,7 +267,11 @@ def main() -> int:
         stack.callback(proc.stop)
 
         last = f"1.{(args.versions - 1) // 10}.{(args.versions - 1) % 10}"
-        targets = {"verdaccio (upstream)": upstream.url, "verdaccio proxy": caching, "custody proxy": custody}
+        targets = {
+            "verdaccio (upstream)": upstream.url,
+            "verdaccio proxy": caching,
+            "custody proxy": custody,
+        }
         urls: dict[str, dict[str, tuple[str, str]]] = {}
         with httpx.Client(trust_env=False, timeout=60) as client:
             for label, base in targets.items():
@@ -245,20 +302,12 @@ def main() -> int:
                         f"p50 {row.p50_ms:6.2f} ms  p99 {row.p99_ms:7.2f} ms  errors {row.errors}",
                         flush=True,
                     )
-        audit = (WORK / "custody" / "audit.jsonl")
+        audit = WORK / "custody" / "audit.jsonl"
         lines = len(audit.read_text().splitlines()) if audit.exists() else 0
 
-    print()
-    print("| what | target | req/s (c=%d) | p50 ms | p99 ms | p50 ms (c=1) | p99 ms (c=1) | added p50 (c=1) |" % args.connections)  # noqa: E501
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for what in ("packument (full)", "packument (abbreviated)", "tarball (48 KB)"):
-        base = next(r for r in rows if r.what == what and r.connections == 1 and r.target.startswith("verdaccio (upstream)"))  # noqa: E501
-        for label in targets:
-            many = next(r for r in rows if r.what == what and r.target == label and r.connections != 1)  # noqa: E501
-            one = next(r for r in rows if r.what == what and r.target == label and r.connections == 1)  # noqa: E501
-            added = "-" if label.startswith("verdaccio (upstream)") else f"{one.p50_ms - base.p50_ms:+.2f}"  # noqa: E501
-            print(f"| {what} | {label} | {many.rps:.0f} | {many.p50_ms:.2f} | {many.p99_ms:.2f} | {one.p50_ms:.2f} | {one.p99_ms:.2f} | {added} |")  # noqa: E501
+    print_table(rows, list(targets), args.connections)
     print(f"\ncustody audit log lines written during the run: {lines}")
+    print_sync_cost(WORK / "custody" / "ledger.sqlite3", args.postgres)
     print(json.dumps([r.__dict__ for r in rows]), file=sys.stderr)
     return 0
 

@@ -59,6 +59,7 @@ from custody.model import (
     SourceLocation,
 )
 from custody.osv import KnownBadRecord
+from custody.provenance import ProvenanceCheck
 from custody.registries.config import RegistrySettings
 from custody.report import Report
 from custody.signals import RELEASE_SIGNALS
@@ -213,6 +214,7 @@ def judge_changes(
     as_of: datetime | None = None,
     known_bad: Mapping[PackageId, Sequence[KnownBadRecord]] | None = None,
     publishes: Mapping[str, Sequence[PublishEvent]] | None = None,
+    provenance_checks: Mapping[str, ProvenanceCheck] | None = None,
 ) -> list[Judged]:
     """The added, upgraded and downgraded releases whose package history is known, judged in
     the same passes as ``check``: each release alone, with the custody of the release it
@@ -223,6 +225,7 @@ def judge_changes(
     fans = fan_in(new)
     known_bad = known_bad or {}
     publishes = publishes or {}
+    checks = provenance_checks or {}
     first: list[Judged] = []
     for change in changes:
         history = histories.get((change.ecosystem, change.name))
@@ -245,6 +248,7 @@ def judge_changes(
             known_bad=known_bad.get(package_id(dep.ecosystem, dep.name), ()),
             publishes=publishes.get(publisher, ()) if publisher else (),
             known=None if change.kind is ChangeKind.ADDED else True,
+            provenance_check=checks.get(candidate.key) if candidate else None,
         )
         decision = replace(judged.decision, from_version=change.old_version)
         first.append(replace(judged, decision=decision))
@@ -332,8 +336,11 @@ def diff(
         publishes=gather.publishes_around(
             ledger, gather.candidates(present, fetched.histories, as_of), as_of or now
         ),
+        provenance_checks=fetched.provenance,
     )
-    if options.content:  # every upgrade and downgrade: compare the files with the old release
+    if (
+        options.content or trust.policy.fingerprints
+    ):  # every upgrade and downgrade: compare the files with the old release
         results = review_content(results, trust, settings, ledger, options, select=_changed)
     decisions = [j.decision for j in results] + removed_decisions(changes, old.dependencies)
     decisions += _missing(changes, judged, fetched)

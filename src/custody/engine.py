@@ -14,6 +14,9 @@ from custody import gather
 from custody.blast import fan_in
 from custody.content import ArtifactCache, ContentOutcome, compare_releases
 from custody.errors import InputError
+from custody.fingerprint.check import fingerprint_release
+from custody.fingerprint.git import GitOptions
+from custody.fingerprint.result import FingerprintResult
 from custody.judge import Judged, find_release, judge_all, with_content
 from custody.ledger import Ledger
 from custody.lockfiles import SkippedEntry, read_lockfile_report
@@ -28,6 +31,7 @@ from custody.model import (
     Release,
     Severity,
 )
+from custody.provenance import ProvenanceCheck, provenance_versions, verify_histories
 from custody.registries import fetch_histories, make_readers
 from custody.registries.config import RegistrySettings
 from custody.registries.http import HttpOptions
@@ -46,6 +50,7 @@ class FetchOptions:
     timeout: float = 30.0  # seconds to wait for a registry's answer, per attempt
     attempts: int = 3  # tries per request on timeouts, 5xx and garbage
     content: bool = True  # compare the artifacts of flagged releases (check) / changes (diff)
+    online_provenance: bool = False  # refresh the Sigstore trust root over the network first
     progress: Progress | None = None
 
     def http(self, settings: RegistrySettings) -> HttpOptions:
@@ -65,6 +70,7 @@ class FetchOptions:
 class Fetched:
     histories: dict[PackageId, PackageHistory]
     missing: dict[PackageId, str] = field(default_factory=dict)  # package -> registry
+    provenance: dict[str, ProvenanceCheck] = field(default_factory=dict)  # by release key
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +126,15 @@ async def _fetch(
             }
             for pid, enriched in zip(jobs, await asyncio.gather(*jobs.values()), strict=True):
                 histories[pid] = enriched
+        # Verify signed provenance of the locked releases and of the releases they are
+        # compared with, so custody signals compare verified identities, not claims.
+        locked = _locked_versions(deps)
+        wanted = {pid: provenance_versions(h, locked.get(pid, ())) for pid, h in histories.items()}
+        histories, checks = await verify_histories(
+            readers, histories, wanted, online=options.online_provenance
+        )
     missing = {pid: err.registry for pid, err in not_found.items()}
-    return Fetched(histories, missing)
+    return Fetched(histories, missing, checks)
 
 
 def fetch(
@@ -246,8 +259,9 @@ def check(
         as_of=as_of,
         known_bad=gather.known_bad_for(ledger, present),
         publishes=gather.publishes_around(ledger, locked_releases, as_of or now),
+        provenance_checks=fetched.provenance,
     )
-    if options.content:
+    if options.content or trust.policy.fingerprints:
         judged = review_content(judged, trust, settings, ledger, options)
     decisions = [j.decision for j in judged] + missing_decisions(deps, fetched)
     decisions.sort(key=lambda d: (-d.action.rank, d.ecosystem.value, d.package, d.version))
@@ -362,30 +376,48 @@ def flagged(j: Judged) -> bool:
 
 
 async def _compare_all(
-    pairs: Sequence[tuple[int, Release, Release]],
+    pairs: Sequence[tuple[int, Release | None, Release]],
     settings: RegistrySettings,
     ledger: Ledger,
     options: FetchOptions,
-) -> dict[int, ContentOutcome]:
+    fingerprints: bool,
+) -> dict[int, tuple[ContentOutcome, tuple[FingerprintResult, ...]]]:
     async with make_readers(settings, ledger, options=options.http(settings)) as registries:
         cache = ArtifactCache()
+        git = GitOptions(offline=options.offline)
 
-        async def one(baseline: Release, candidate: Release) -> ContentOutcome:
+        async def one(
+            baseline: Release | None, candidate: Release
+        ) -> tuple[ContentOutcome, tuple[FingerprintResult, ...]]:
             reader = registries.readers[candidate.ecosystem]
             eco = settings.npm if candidate.ecosystem is Ecosystem.NPM else settings.pypi
             url = next((a.url for a in candidate.artifacts if a.url), None)
-            auth = eco.auth_for(url) if eco is not None and url else None
-            return await compare_releases(
-                registries.client,
-                baseline,
-                candidate,
-                registry=reader.registry,
-                auth=auth.header() if auth else None,
-                cache=cache,
-            )
+            found = eco.auth_for(url) if eco is not None and url else None
+            auth = found.header() if found else None
+            outcome = ContentOutcome()
+            if baseline is not None and options.content:
+                outcome = await compare_releases(
+                    registries.client,
+                    baseline,
+                    candidate,
+                    registry=reader.registry,
+                    auth=auth,
+                    cache=cache,
+                )
+            prints: tuple[FingerprintResult, ...] = ()
+            if fingerprints:
+                prints = await fingerprint_release(
+                    registries.client,
+                    candidate,
+                    registry=reader.registry,
+                    auth=auth,
+                    options=git,
+                    cache=cache,
+                )
+            return outcome, prints
 
-        outcomes = await asyncio.gather(*(one(b, c) for _, b, c in pairs))
-    return {index: outcome for (index, _, _), outcome in zip(pairs, outcomes, strict=True)}
+        results = await asyncio.gather(*(one(b, c) for _, b, c in pairs))
+    return {index: result for (index, _, _), result in zip(pairs, results, strict=True)}
 
 
 def review_content(
@@ -399,19 +431,25 @@ def review_content(
 ) -> list[Judged]:
     """The third pass: for the selected releases, download the candidate's and its
     ``from_version``'s artifacts (integrity-checked, read in memory, never executed), compare
-    their files and run the content signals again. Registry failures raise (exit 3)."""
-    pairs = []
+    their files and run the content signals again. With ``[policy] fingerprints = true``, every
+    judged release's artifact is also compared with its source repository. Registry failures
+    raise (exit 3)."""
+    fingerprints = trust.policy.fingerprints
+    pairs: list[tuple[int, Release | None, Release]] = []
     for index, j in enumerate(judged):
         cand, d = j.context.candidate, j.decision
-        if cand is None or d.from_version is None or d.from_version == d.version or not select(j):
+        if cand is None or cand.unpublished:
             continue
-        base = find_release(j.context.history, d.from_version)
-        if base is not None and not base.unpublished and not cand.unpublished:
+        base = None
+        if d.from_version is not None and d.from_version != d.version and select(j):
+            base = find_release(j.context.history, d.from_version)
+            base = None if base is None or base.unpublished else base
+        if base is not None or fingerprints:
             pairs.append((index, base, cand))
     if not pairs:
         return list(judged)
-    outcomes = asyncio.run(_compare_all(pairs, settings, ledger, options))
+    results = asyncio.run(_compare_all(pairs, settings, ledger, options, fingerprints))
     out = list(judged)
-    for index, outcome in outcomes.items():
-        out[index] = with_content(out[index], outcome.comparison, outcome.error, trust)
+    for index, (outcome, prints) in results.items():
+        out[index] = with_content(out[index], outcome.comparison, outcome.error, trust, prints)
     return out

@@ -20,6 +20,7 @@ from datetime import datetime
 from packaging.version import InvalidVersion, Version
 
 from custody.content.compare import ContentComparison
+from custody.fingerprint.result import FingerprintResult
 from custody.model import (
     Action,
     Custodian,
@@ -35,6 +36,7 @@ from custody.model import (
 )
 from custody.osv import KnownBadRecord
 from custody.policy import BLOCKING_RULES, Tier, holds, tier_for
+from custody.provenance.result import ProvenanceCheck
 from custody.signals import (
     CHECK_SIGNALS,
     CONTENT_RULE_PREFIXES,
@@ -162,6 +164,7 @@ def judge_release(
     publishes: Sequence[PublishEvent] = (),
     tree: TreeView | None = None,
     known: bool | None = None,
+    provenance_check: ProvenanceCheck | None = None,
 ) -> Judged:
     """Judge one locked release. ``implicit`` custodians are trusted besides the trust file
     (the release a diff replaces, or earlier publishers under trust-on-first-use). ``known``
@@ -194,6 +197,7 @@ def judge_release(
         tree=tree,
         known_bad=tuple(known_bad),
         publishes=tuple(publishes),
+        provenance_check=provenance_check,
     )
     findings = [f for signal in signals for f in signal(ctx)]
     tier = tier_for(trust.policy, fan_in)
@@ -258,11 +262,16 @@ def redecide(
 
 
 def with_content(
-    j: Judged, comparison: ContentComparison | None, error: Finding | None, trust: TrustFile
+    j: Judged,
+    comparison: ContentComparison | None,
+    error: Finding | None,
+    trust: TrustFile,
+    fingerprints: tuple[FingerprintResult, ...] = (),
 ) -> Judged:
-    """The third pass for one release whose artifacts were compared: the content signals run
-    again with the files, replacing their first-pass findings."""
-    ctx = replace(j.context, content=comparison, content_error=error)
+    """The third pass for one release whose artifacts were compared (with the trusted
+    release's, and with its source when fingerprints are on): the content signals run again
+    with the files, replacing their first-pass findings."""
+    ctx = replace(j.context, content=comparison, content_error=error, fingerprints=fingerprints)
     kept = [f for f in j.decision.findings if not f.rule.startswith(CONTENT_RULE_PREFIXES)]
     return redecide(j, ctx, kept + [f for signal in CONTENT_SIGNALS for f in signal(ctx)], trust)
 
@@ -278,12 +287,14 @@ def judge_all(
     as_of: datetime | None = None,
     known_bad: Mapping[tuple[Ecosystem, str], Sequence[KnownBadRecord]] | None = None,
     publishes: Mapping[str, Sequence[PublishEvent]] | None = None,
+    provenance_checks: Mapping[str, ProvenanceCheck] | None = None,
 ) -> list[Judged]:
     """Judge every locked release, in two passes (see the module docstring). ``known_bad``
     maps packages (npm exact, PyPI normalised names) to the records naming them; ``publishes``
     maps publisher ids to their publishes the ledger saw around the candidates' times."""
     known_bad = known_bad or {}
     publishes = publishes or {}
+    checks = provenance_checks or {}
     first = []
     for dep, locations in merge_locked(deps).values():
         history = histories[(dep.ecosystem, dep.name)].as_of(as_of)
@@ -301,6 +312,7 @@ def judge_all(
                 signals=RELEASE_SIGNALS,
                 known_bad=known_bad.get(package_id(dep.ecosystem, dep.name), ()),
                 publishes=publishes.get(publisher, ()) if publisher else (),
+                provenance_check=checks.get(candidate.key) if candidate else None,
             )
         )
     return judge_tree(first, trust)

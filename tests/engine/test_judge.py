@@ -244,3 +244,34 @@ def test_critical_tier_holds_a_weak_custody_change() -> None:
 def test_custodian_matching() -> None:
     assert Custodian("github:acme/pkg").matches("github:acme/*")
     assert not Custodian("github:acme-evil/pkg").matches("github:acme/*")
+
+
+def test_failed_provenance_verification_blocks_through_judge_all() -> None:
+    from custody.judge import judge_all
+    from custody.provenance import Failure, ProvenanceCheck, Status
+
+    h = history(
+        release("1.0.0", 0, maintainers=["alice"], provenance="acme/pkg", repo_id="42"),
+        release("1.0.1", 10, maintainers=["alice"], provenance="acme/pkg", repo_id="42"),
+    )
+    check = ProvenanceCheck(
+        "npm:pkg@1.0.1",
+        Status.INVALID,
+        "the attested digest is not the tarball's",
+        "npm-attestation",
+        failure=Failure.DIGEST,
+        expected={"sha512": "aa"},
+        actual={"sha512": "bb"},
+    )
+    [judged] = judge_all(
+        [locked("1.0.1")],
+        {(h.ecosystem, h.name): h},
+        TRUST_ALICE,
+        observations={},
+        now=T0 + timedelta(days=3000),
+        fan_ins={},
+        provenance_checks={"npm:pkg@1.0.1": check},
+    )
+    assert judged.decision.action is Action.BLOCK
+    finding = next(f for f in judged.decision.findings if f.rule == "provenance.invalid")
+    assert finding.evidence["failure"] == "digest"

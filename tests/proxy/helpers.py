@@ -56,10 +56,27 @@ class Proxy:
                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
             )
 
-    def audit(self) -> list[dict[str, Any]]:
-        if not self.audit_log.exists():
-            return []
-        return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line]
+    def audit(self, until: Any = None, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The audit log's lines; with ``until``, wait (the log is written every half second)
+        until ``until(lines)`` holds."""
+
+        def read() -> list[dict[str, Any]]:
+            if not self.audit_log.exists():
+                return []
+            text = self.audit_log.read_text()
+            return [json.loads(line) for line in text.splitlines() if line]
+
+        if until is None:
+            return read()
+        lines: list[dict[str, Any]] = []
+
+        def ready() -> bool:
+            nonlocal lines
+            lines = read()
+            return bool(until(lines))
+
+        wait_until(ready, timeout=timeout)
+        return lines
 
     def stop(self) -> None:
         self.process.stop()

@@ -3,8 +3,11 @@ firewall's own reviews. Pure: synthetic histories, no servers."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import orjson
 import pytest
 
 from custody.model import Action, Custodian, Ecosystem, PackageHistory, Release
@@ -18,6 +21,7 @@ from custody.proxy.judging import (
     verdicts,
     version_key,
 )
+from custody.registries.npm_packument import parse_packument
 from custody.trust import EMPTY_TRUST, parse_trust_file
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -129,3 +133,46 @@ def test_reviews_approve_held_deny_any_and_never_unblock() -> None:
 def test_pypi_versions_compare_by_pep_440() -> None:
     assert version_key(Ecosystem.PYPI, "1.0") == version_key(Ecosystem.PYPI, "1.0.0")
     assert version_key(Ecosystem.NPM, "1.0") != version_key(Ecosystem.NPM, "1.0.0")
+
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "npm-packuments"
+
+
+def test_first_use_stays_quiet_on_real_histories() -> None:
+    """Judged as a first sight today, real packages' histories are mostly allowed: only
+    hand-over releases themselves are held (about 1.6% of releases), and the latest version
+    of very few packages."""
+    if not FIXTURES.is_dir():
+        pytest.skip("../shared/fixtures/npm-packuments is not available")
+    releases = held = latest_held = 0
+    for path in sorted(FIXTURES.rglob("*.json")):
+        doc = orjson.loads(path.read_bytes())
+        if not isinstance(doc, dict) or not isinstance(doc.get("versions"), dict):
+            continue
+        history = parse_packument(
+            doc, name=doc.get("name", path.stem), registry="x", fetched_at=NOW
+        )
+        judged = judge_package(history, EMPTY_TRUST, unknown_packages="first-use", now=NOW)
+        withheld = {v for v, d in judged.decisions.items() if d.action is not Action.ALLOW}
+        releases += len(judged.decisions)
+        held += len(withheld)
+        latest_held += doc.get("dist-tags", {}).get("latest") in withheld
+    assert releases > 5000
+    assert held / releases < 0.025
+    assert latest_held <= 6
+
+
+def test_old_decisions_are_reused_when_their_inputs_did_not_change() -> None:
+    trust = parse_trust_file('[[trusted."npm:kit"]]\ncustodian = "npm:user/alice"\n')
+    first = judge_package(HANDOVER, trust, unknown_packages="first-use", now=NOW, trust_version="a")
+    newer = _release("1.0.4", "alice", NOW - timedelta(days=1), ["alice", "mallory"])
+    grown = replace(HANDOVER, releases=(*HANDOVER.releases, newer))
+    again = judge_package(
+        grown, trust, unknown_packages="first-use", now=NOW, trust_version="a", previous=first
+    )
+    assert all(again.decisions[v] is first.decisions[v] for v in first.decisions)
+    assert again.decisions["1.0.4"].action is Action.HOLD  # too new: judged, not reused
+    other = judge_package(
+        grown, trust, unknown_packages="first-use", now=NOW, trust_version="b", previous=first
+    )
+    assert not any(other.decisions[v] is first.decisions[v] for v in first.decisions)

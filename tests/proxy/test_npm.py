@@ -179,7 +179,7 @@ def test_npm_install_and_ci_hold_then_approve(
         assert hold["version"] == "1.0.6" and hold["status"] == "approved"
         assert hold["review"]["by"] == "r@example.com"
 
-        lines = proxy.audit()
+        lines = proxy.audit(until=lambda ls: any(line.get("event") == "review" for line in ls))
         refused_lines = [
             line
             for line in lines
@@ -299,7 +299,8 @@ def test_writes_pass_through_when_allowed(verdaccio: Verdaccio, tmp_path: Path) 
         run = npm(pkg, proxy.npm, "publish", f"--//{host}:_authToken={token}", home=home)
         assert run.code == 0, run.output
         assert "1.0.0" in verdaccio.packument("cp-published-through")["versions"]
-        assert any(line.get("event") == "write" for line in proxy.audit())
+        writes = proxy.audit(until=lambda ls: any(line.get("event") == "write" for line in ls))
+        assert any(line.get("event") == "write" for line in writes)
         assert token not in proxy.audit_log.read_text()
 
 

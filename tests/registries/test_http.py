@@ -8,6 +8,7 @@ import dataclasses
 import socket
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -21,6 +22,7 @@ from custody.registries.http import (
     HttpOptions,
     RegistryClient,
     ResponseTooLarge,
+    _ssl_context,
 )
 from custody.registries.http import Response as RegistryResponse
 
@@ -380,3 +382,15 @@ def test_304s_and_error_answers_keep_the_connection() -> None:
 
     run(scenario())
     assert connections == 1
+
+
+def test_ssl_contexts_are_shared_until_a_ca_bundle_changes(tmp_path: Path) -> None:
+    import certifi
+
+    bundle = tmp_path / "corp-ca.pem"
+    bundle.write_bytes(Path(certifi.where()).read_bytes())
+    first = _ssl_context((str(bundle),))
+    assert _ssl_context((str(bundle),)) is first
+    assert _ssl_context(()) is not first
+    bundle.write_bytes(bundle.read_bytes() + b"\n")
+    assert _ssl_context((str(bundle),)) is not first

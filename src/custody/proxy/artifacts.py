@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import ssl
 import tempfile
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
@@ -84,7 +85,7 @@ class ArtifactStore:
         memory_item_bytes: int = 4 * 1024 * 1024,
         max_bytes: int = 1024 * 1024 * 1024,
         timeout: float = 30.0,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         self.root = root
         self.memory_bytes = memory_bytes

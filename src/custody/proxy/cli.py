@@ -273,7 +273,7 @@ def proxy(
     from custody.trust import find_trust_file
 
     host, port = _listen(listen)
-    npm, pypi, _ca = _upstreams(npm_upstream, pypi_upstream, no_npm, no_pypi)
+    npm, pypi, ca_files = _upstreams(npm_upstream, pypi_upstream, no_npm, no_pypi)
     for settings_url in ([npm.registry] if npm else []) + ([pypi.index_url] if pypi else []):
         _not_itself(settings_url, host, port)
     trust_path = trust_file or find_trust_file(Path.cwd())
@@ -297,6 +297,7 @@ def proxy(
         cache_dir=cache_dir,
         artifact_hosts=tuple(artifact_host) if artifact_host else None,
         log_level=log_level,
+        ca_files=ca_files,
     )
     logging.basicConfig(
         level=getattr(logging, log_level.upper(), logging.INFO),

@@ -66,6 +66,8 @@ class ProxyConfig:
     audit_dedupe: float = 60.0
     """Seconds within which the same client seeing the same withheld version is logged once."""
     log_level: str = "info"
+    ca_files: tuple[str, ...] = ()
+    """CA bundles trusted besides the system store (CUSTODY_CA_FILE, SSL_CERT_FILE, ...)."""
 
     def __post_init__(self) -> None:
         if self.unknown_packages not in UNKNOWN_PACKAGE_MODES:

@@ -26,11 +26,13 @@ Pure apart from the inputs: no network, no ledger."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import msgspec
 from packaging.utils import canonicalize_version
 
 from custody.judge import judge_release
@@ -76,6 +78,7 @@ class Judgement:
     decisions: Mapping[str, Decision]  # by version_key
     judged_at: datetime
     changes_at: datetime | None  # the earliest moment a decision may change by time alone
+    inputs: Mapping[str, bytes] = field(default_factory=dict)  # by version_key: see _inputs
 
 
 def _trust_on_first_use(
@@ -121,6 +124,22 @@ def _changes_at(decision: Decision) -> datetime | None:
     return None
 
 
+STABLE_AFTER = timedelta(days=120)
+"""A release older than this (plus the cooldown) is past every time window the rules weigh
+(cooldown, 30 and 90 days of tenure or age): its decision depends on its inputs alone."""
+# Sets encode in iteration order: two equal inputs may (rarely) differ, which only costs a
+# re-judgement, never a wrong reuse.
+_encode = msgspec.msgpack.Encoder().encode
+
+
+def _digest(*parts: bytes) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.digest()
+
+
 def judge_package(
     history: PackageHistory,
     trust: TrustFile,
@@ -131,22 +150,56 @@ def judge_package(
     observations: Sequence[Observation] = (),
     known_bad: Sequence[KnownBadRecord] = (),
     publishes: Mapping[str, Sequence[PublishEvent]] | None = None,
+    trust_version: str | None = None,
+    previous: Judgement | None = None,
 ) -> Judgement:
     """Judge every live (not unpublished) version of ``history``, oldest first.
-    ``first_seen``: when the firewall first judged the package (default ``now``)."""
+    ``first_seen``: when the firewall first judged the package (default ``now``).
+
+    With ``trust_version`` (identifying the trust file) and the ``previous`` judgement of the
+    package, a release older than ``STABLE_AFTER`` whose inputs are unchanged keeps its
+    previous decision: the rules only look back (at the releases before a candidate), so a
+    package with thousands of versions that publishes one more is not judged all over again.
+    The inputs of a release: every release up to it, the trust file, the custodians trusted
+    on first use so far, the package's owners and observations, its publisher's publish
+    events. Never reused: packages with known-bad records, and unknown packages judged by
+    policy (``deps.new-package`` weighs the whole history)."""
     eco = history.ecosystem
     key = f"{eco.value}:{history.name}"
-    first_use = unknown_packages == "first-use" and not trust.knows(key)
+    known = trust.knows(key)
+    first_use = unknown_packages == "first-use" and not known
     signals = FIRST_USE_SIGNALS if first_use else CHECK_SIGNALS
     seen = first_seen or now
     publishes = publishes or {}
     known_ids: set[tuple[str, str | None]] = set()  # first use: the custodians trusted so far
     strict: TrustFile | None = None  # the trust file plus ``known_ids``, rebuilt when they grow
     decisions: dict[str, Decision] = {}
+    inputs: dict[str, bytes] = {}
     changes: list[datetime] = []
     live = [r for r in history.releases if not r.unpublished]
     founders = live[0].identities if first_use and live else ()  # first use of the package
-    for release in live:
+    reuse = (
+        previous is not None
+        and trust_version is not None
+        and not known_bad
+        and (known or first_use)
+    )
+    stable_before = now - max(trust.policy.cooldown, timedelta(0)) - STABLE_AFTER
+    chain = hashlib.blake2b(digest_size=16)
+    chain.update(
+        _digest(
+            (trust_version or "").encode(),
+            unknown_packages.encode(),
+            seen.isoformat().encode(),
+            _encode(history.current_owners),
+            _encode(list(observations)),
+        )
+    )
+    by_publisher: dict[str | None, bytes] = {}
+    for release in history.releases:
+        chain.update(_encode(release))
+        if release.unpublished:
+            continue
         past = release.published_at is None or release.published_at <= seen
         if first_use and not past:
             if strict is None:
@@ -156,22 +209,39 @@ def judge_package(
             effective = trust
         dep = LockedDependency(eco, history.name, release.version, direct=True)
         publisher = release.publisher.id if release.publisher else None
-        try:
-            decision = judge_release(
-                dep,
-                history,
-                effective,
-                observations=observations,
-                now=now,
-                implicit=founders if effective is trust else (),
-                signals=signals,
-                known_bad=known_bad,
-                publishes=publishes.get(publisher, ()) if publisher else (),
-            ).decision
-        except Exception as exc:  # fail closed: a bug must not let a release through
-            log.exception("judging %s failed", dep.key)
-            decision = _error_decision(dep, exc)
-        decisions[version_key(eco, release.version)] = decision
+        vkey = version_key(eco, release.version)
+        if publisher not in by_publisher:
+            by_publisher[publisher] = _encode(
+                list(publishes.get(publisher, ()) if publisher else ())
+            )
+        state = _encode(sorted(known_ids)) if effective is strict else b"past"
+        inputs[vkey] = _digest(chain.copy().digest(), by_publisher[publisher], state)
+        decision = None
+        if (
+            reuse
+            and previous is not None
+            and release.published_at is not None
+            and release.published_at < stable_before
+            and previous.inputs.get(vkey) == inputs[vkey]
+        ):
+            decision = previous.decisions.get(vkey)
+        if decision is None:
+            try:
+                decision = judge_release(
+                    dep,
+                    history,
+                    effective,
+                    observations=observations,
+                    now=now,
+                    implicit=founders if effective is trust else (),
+                    signals=signals,
+                    known_bad=known_bad,
+                    publishes=publishes.get(publisher, ()) if publisher else (),
+                ).decision
+            except Exception as exc:  # fail closed: a bug must not let a release through
+                log.exception("judging %s failed", dep.key)
+                decision = _error_decision(dep, exc)
+        decisions[vkey] = decision
         when = _changes_at(decision)
         if when is not None:
             changes.append(when)
@@ -181,7 +251,7 @@ def judge_package(
             if lends and not ids <= known_ids:
                 known_ids |= ids
                 strict = None
-    return Judgement(decisions, now, min(changes) if changes else None)
+    return Judgement(decisions, now, min(changes) if changes else None, inputs)
 
 
 # -- the proxy's own reviews -------------------------------------------------------------------

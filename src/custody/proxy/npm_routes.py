@@ -44,6 +44,7 @@ log = logging.getLogger("custody.proxy")
 NPM = Ecosystem.NPM
 _READS = ("GET", "HEAD")
 _UNSERVABLE = "proxy.unservable-tarball"
+_MAX_RENDERED = 8
 _FORWARDED_HEADERS = (
     "content-type",
     "accept",
@@ -135,6 +136,8 @@ async def _rendered(
     rendered = entry.rendered.get(key)
     if rendered is None:
         rendered = _render(answer, name, base, abbreviated)
+        if len(entry.rendered) >= _MAX_RENDERED:  # one per Host a client used: bounded
+            entry.rendered.clear()
         entry.rendered[key] = rendered
     return answer, rendered
 
@@ -248,10 +251,9 @@ async def _forward(request: Request, state: ProxyState, parts: list[str]) -> Res
             return error(413, f"request body larger than {limit} bytes")
     headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_HEADERS}
     try:
-        async with httpx.AsyncClient(follow_redirects=False, timeout=120.0) as client:
-            upstream = await client.request(
-                request.method, target, content=bytes(body), headers=headers
-            )
+        upstream = await state.http.request(
+            request.method, target, content=bytes(body), headers=headers
+        )
     except httpx.HTTPError as exc:
         return error(502, f"the upstream registry failed: {type(exc).__name__}")
     state.audit.event(

@@ -67,6 +67,16 @@ async def lookup(state: ProxyState, ecosystem: Ecosystem, name: str) -> tuple[An
                 failed_closed=True,
             )
         ) from None
+    except Exception as exc:  # a judgement that failed: no verdict, nothing served
+        log.exception("no verdict for %s:%s", ecosystem.value, name)
+        raise Unavailable(
+            error(
+                503,
+                f"custody could not judge {ecosystem.value}:{name} ({type(exc).__name__}): "
+                "no verdict, so nothing is served",
+                failed_closed=True,
+            )
+        ) from None
 
 
 def send_metadata(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import platformdirs
 from starlette.requests import Request
 
@@ -23,6 +25,17 @@ from custody.proxy.trustwatch import TrustWatcher
 from custody.proxy.upstream import Upstreams
 
 log = logging.getLogger("custody.proxy")
+
+
+def _tls_context(ca_files: tuple[str, ...]) -> ssl.SSLContext:
+    """The system trust store plus the configured CA bundles, as the registry client uses."""
+    context = ssl.create_default_context()
+    for path in ca_files:
+        try:
+            context.load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("ignoring CA bundle %s: %s", path, exc)
+    return context
 
 
 def default_cache_dir() -> Path:
@@ -43,6 +56,7 @@ class ProxyState:
     upstreams: Upstreams
     artifacts: ArtifactStore
     store: PackageStore
+    http: httpx.AsyncClient  # writes passed upstream (--allow-writes); never follows redirects
     started: float = field(default_factory=time.time)
     sync_error: str | None = None
     index_cache: tuple[float, list[str]] | None = None
@@ -60,14 +74,11 @@ class ProxyState:
             marker = ledger.proxy_state_marker()
             metrics = Metrics()
             audit = AuditLog(config.audit_log, ledger, dedupe=config.audit_dedupe)
-            ca_files = tuple(
-                f
-                for f in (
-                    config.npm.ca_file if config.npm else None,
-                    config.pypi.ca_file if config.pypi else None,
-                )
-                if f
+            own = (
+                config.npm.ca_file if config.npm else None,
+                config.pypi.ca_file if config.pypi else None,
             )
+            ca_files = tuple(dict.fromkeys([*config.ca_files, *(f for f in own if f)]))
             upstreams = Upstreams(
                 config.npm,
                 config.pypi,
@@ -77,11 +88,18 @@ class ProxyState:
                 ca_files=ca_files,
                 artifact_hosts=config.artifact_hosts,
             )
+            tls = _tls_context(ca_files)
             artifacts = ArtifactStore(
                 config.cache_dir or default_cache_dir(),
                 memory_bytes=config.memory_cache_bytes,
                 max_bytes=config.max_artifact_bytes,
                 timeout=max(30.0, config.upstream_timeout),
+                verify=tls,
+            )
+            http = httpx.AsyncClient(
+                follow_redirects=False,
+                timeout=httpx.Timeout(120.0, connect=config.upstream_timeout),
+                verify=tls,
             )
             store = PackageStore(
                 StoreSettings(
@@ -101,7 +119,9 @@ class ProxyState:
         except BaseException:
             ledger.close()
             raise
-        return cls(config, ledger, trust, reviews, metrics, audit, upstreams, artifacts, store)
+        return cls(
+            config, ledger, trust, reviews, metrics, audit, upstreams, artifacts, store, http
+        )
 
     # -- background sync ------------------------------------------------------------------
 
@@ -115,6 +135,7 @@ class ProxyState:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.store.aclose()
         await self.artifacts.aclose()
+        await self.http.aclose()
         await self.upstreams.aclose()
         self.audit.close()
         self.ledger.close()

@@ -52,6 +52,12 @@ _generation = itertools.count(1)
 _MISSING_TTL = 30.0
 
 
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a refresh's exception as seen: the requests that awaited it got it already."""
+    if not task.cancelled():
+        task.exception()
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     ecosystem: Ecosystem
@@ -101,6 +107,7 @@ class StoreSettings:
     judge_ttl: float = 600.0
     unknown_packages: str = "first-use"
     max_packages: int = 5000
+    max_bytes: int = 512 * 1024 * 1024  # upstream documents kept judged in memory
 
 
 class PackageStore:
@@ -122,6 +129,7 @@ class PackageStore:
         self.known_bad: KnownBadMarker = (0, None)
         self._entries: OrderedDict[PackageKey, _Entry] = OrderedDict()
         self._held: dict[PackageKey, int] = {}
+        self._bytes = 0
 
     # -- answering ------------------------------------------------------------------------
 
@@ -136,15 +144,24 @@ class PackageStore:
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = _Entry()
-            while len(self._entries) > self.settings.max_packages:
-                old_key, old = self._entries.popitem(last=False)
-                if old.task is not None and not old.task.done():
-                    self._entries[old_key] = old  # busy: keep it, stop evicting for now
-                    self._entries.move_to_end(old_key, last=False)
-                    break
+            self._evict()
         else:
             self._entries.move_to_end(key)
         return entry
+
+    def _evict(self) -> None:
+        """Forget the least recently used packages beyond the count and the memory budget
+        (the upstream documents' sizes; parsed, they take several times that)."""
+        limit, budget = self.settings.max_packages, self.settings.max_bytes
+        for key in list(self._entries):
+            if len(self._entries) <= limit and self._bytes <= budget:
+                return
+            old = self._entries[key]
+            if old.task is not None and not old.task.done():
+                continue  # being refreshed: keep it
+            del self._entries[key]
+            if old.snapshot is not None:
+                self._bytes -= old.snapshot.source.size
 
     async def answer(self, ecosystem: Ecosystem, name: str) -> tuple[Answer, _Entry]:
         """The package's current verdicts. Raises ``PackageNotFound`` (the upstream does not
@@ -160,6 +177,7 @@ class PackageStore:
             return Answer(self._view(entry, snap), entry.stale, entry.reason), entry
         if entry.task is None or entry.task.done():
             entry.task = asyncio.create_task(self._refresh(key, entry))
+            entry.task.add_done_callback(_retrieve)
         if snap is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(entry.task), self.settings.stale_after)
@@ -169,8 +187,11 @@ class PackageStore:
                 return Answer(self._view(entry, snap), True, reason), entry
             except PackageNotFound:
                 raise
-            except Exception:
+            except Exception as exc:  # the last good judgement, marked stale; never unfiltered
                 log.exception("refreshing %s:%s failed", ecosystem.value, name)
+                self.metrics.stale.labels(ecosystem.value).inc()
+                reason = f"judging failed ({type(exc).__name__}); the last judged copy"
+                return Answer(self._view(entry, snap), True, reason), entry
         else:
             await asyncio.shield(entry.task)
         snap = entry.snapshot
@@ -214,6 +235,8 @@ class PackageStore:
             try:
                 fetched = await fetch(name, fingerprint)
             except PackageNotFound:
+                if entry.snapshot is not None:
+                    self._bytes -= entry.snapshot.source.size
                 entry.snapshot = None
                 entry.view = None
                 entry.rendered.clear()
@@ -256,8 +279,10 @@ class PackageStore:
         )
         self.metrics.judgements.labels(ecosystem.value).inc()
         self.metrics.judge_seconds.labels(ecosystem.value).observe(time.perf_counter() - started)
+        self._bytes += new.source.size - (entry.snapshot.source.size if entry.snapshot else 0)
         entry.snapshot = new
         entry.missing_until = float("-inf")
+        self._evict()
 
     def _judge(
         self,
@@ -294,6 +319,8 @@ class PackageStore:
             observations=observed.get((ecosystem, history.name), ()),
             known_bad=ledger.known_bad_for({pid}).get(pid, ()),
             publishes=gather.publishes_around(ledger, live, now),
+            trust_version=loaded.version,
+            previous=entry.snapshot.judgement if entry.snapshot is not None else None,
         )
         rows = held_rows(judgement)
         if rows != entry.held:

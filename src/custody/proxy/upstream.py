@@ -44,12 +44,14 @@ class NpmSource:
     history: PackageHistory
     tarballs: dict[str, Tarball]  # by file name
     unusable: frozenset[str]  # versions whose tarball the proxy cannot serve
+    size: int = 0  # bytes of the upstream document (what the memory budget counts)
 
 
 @dataclass(frozen=True, slots=True)
 class PypiSource:
     page: SimpleProject
     history: PackageHistory
+    size: int = 0
 
 
 Source = NpmSource | PypiSource
@@ -170,7 +172,7 @@ class Upstreams:
                 raise BadDocument(f"invalid packument for {name}: {exc}") from None
             history = parse_packument(doc, name=name, registry=registry, fetched_at=resp.fetched_at)
             files, unusable = tarballs(doc, self.artifact_origins)
-            changed.append(NpmSource(doc, history, files, frozenset(unusable)))
+            changed.append(NpmSource(doc, history, files, frozenset(unusable), len(body)))
 
         await self.client.get(
             url,
@@ -218,7 +220,7 @@ class Upstreams:
         urls = {a.filename: a.url for r in history.releases for a in r.artifacts if a.url}
         files = tuple(dataclasses.replace(f, url=urls.get(f.filename) or f.url) for f in page.files)
         page = dataclasses.replace(page, files=files)
-        return Fetched(PypiSource(page, history), fingerprint, stale)
+        return Fetched(PypiSource(page, history, len(entry.body)), fingerprint, stale)
 
     async def pypi_index(self) -> tuple[list[str], bool]:
         assert self.pypi_settings is not None

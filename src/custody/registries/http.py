@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
+import functools
 import importlib.util
 import logging
+import os
 import random
 import ssl
 import sys
@@ -169,9 +171,27 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _ssl_context(ca_files: tuple[str, ...]) -> ssl.SSLContext:
-    """The system trust store (like pip with truststore, or npm) plus configured CA bundles."""
-    context = ssl.create_default_context()
+    """The system trust store (like pip with truststore, or npm) plus configured CA bundles.
+
+    Loading the system store takes about 50 ms, and a run may open several clients (histories,
+    then artifacts): contexts are shared, and rebuilt when a CA bundle file changes."""
+    versions: list[tuple[str, tuple[int, int] | None]] = []
     for path in ca_files:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            versions.append((path, None))
+        else:
+            versions.append((path, (stat.st_mtime_ns, stat.st_size)))
+    return _shared_ssl_context(tuple(versions))
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_ssl_context(
+    ca_files: tuple[tuple[str, tuple[int, int] | None], ...],
+) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    for path, _version in ca_files:
         try:
             context.load_verify_locations(cafile=path)
         except (OSError, ssl.SSLError) as exc:

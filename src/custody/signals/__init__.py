@@ -9,11 +9,22 @@ whose artifacts the engine downloaded and compared."""
 
 from __future__ import annotations
 
-from custody.signals import age, burst, content, custody, deps, known_bad, release, scripts
+from custody.signals import (
+    age,
+    burst,
+    content,
+    custody,
+    deps,
+    known_bad,
+    provenance,
+    release,
+    scripts,
+)
 from custody.signals.base import Signal, SignalContext, TreeEntry, TreeView, TrustedSet
 
 RELEASE_SIGNALS: tuple[Signal, ...] = (
     known_bad.malicious,
+    provenance.provenance_invalid,
     release.unpublished,
     custody.new_publisher,
     custody.new_maintainer,
@@ -32,6 +43,7 @@ TREE_SIGNALS: tuple[Signal, ...] = (
 CONTENT_SIGNALS: tuple[Signal, ...] = (
     scripts.install_scripts,
     content.content_obfuscated,
+    provenance.content_not_in_source,
 )
 """Signals that read the artifacts' files: run again once the engine has compared them."""
 CONTENT_RULE_PREFIXES = ("scripts.", "content.")

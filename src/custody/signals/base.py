@@ -14,6 +14,7 @@ from types import MappingProxyType
 from packaging.utils import canonicalize_name
 
 from custody.content.compare import ContentComparison
+from custody.fingerprint.result import FingerprintResult
 from custody.model import (
     Custodian,
     Ecosystem,
@@ -26,6 +27,7 @@ from custody.model import (
 )
 from custody.osv import KnownBadRecord
 from custody.policy import DEFAULT_POLICY, Policy
+from custody.provenance.result import ProvenanceCheck
 
 
 class TrustedSet:
@@ -148,6 +150,8 @@ class SignalContext:
     # publish time, as the ledger saw them (custody.publish-burst)
     content: ContentComparison | None = None  # the candidate's files against the baseline's
     content_error: Finding | None = None  # an unsafe archive or an integrity mismatch
+    provenance_check: ProvenanceCheck | None = None  # the candidate's verification, if run
+    fingerprints: tuple[FingerprintResult, ...] = ()  # artifact vs source (opt-in policy)
 
     @property
     def predecessors(self) -> Sequence[Release]:

@@ -30,7 +30,7 @@ def provenance_invalid(ctx: SignalContext) -> list[Finding]:
     cand = ctx.candidate
     if cand is None:
         return []
-    check = getattr(ctx, "provenance_check", None)
+    check = ctx.provenance_check
     if isinstance(check, ProvenanceCheck) and check.release == cand.key:
         finding = check.finding()
         return [finding] if finding is not None else []
@@ -61,7 +61,7 @@ def content_not_in_source(ctx: SignalContext) -> list[Finding]:
     if cand is None:
         return []
     out = []
-    for result in _results(getattr(ctx, "fingerprints", None)):
+    for result in _results(ctx.fingerprints):
         if result.release != cand.key:
             continue
         finding = result.finding()
