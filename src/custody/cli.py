@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -1145,6 +1146,10 @@ def _root(
 
 
 def main() -> None:
+    # A check holds about a million small objects (histories of every dependency) for the
+    # length of one run: the cyclic collector would rescan them over and over for nothing.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     try:
         code = app(standalone_mode=False)  # returns the exit code of typer.Exit
     except CustodyError as exc:

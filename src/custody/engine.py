@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from custody import gather
 from custody.blast import fan_in
@@ -39,6 +40,7 @@ from custody.report import Report
 from custody.trust import TrustFile
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 PackageId = tuple[Ecosystem, str]
 
 
@@ -145,7 +147,20 @@ def fetch(
     enrich: Callable[[PackageHistory], Sequence[str]] | None = None,
 ) -> Fetched:
     """Fetch every package's history concurrently. Raises ``RegistryUnavailable`` (exit 3)."""
-    return asyncio.run(_fetch(deps, settings, ledger, options, enrich))
+    return run_async(_fetch(deps, settings, ledger, options, enrich))
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` whose main task returns None: on Python 3.11 ``asyncio.run`` builds the
+    ``repr`` of its task's result when it restores the Ctrl-C handler, which for a thousand
+    package histories costs a second and a lot of memory."""
+    box: list[T] = []
+
+    async def main() -> None:
+        box.append(await coro)
+
+    asyncio.run(main())
+    return box[0]
 
 
 def _locked_versions(deps: Iterable[LockedDependency]) -> dict[PackageId, set[str]]:
@@ -448,7 +463,7 @@ def review_content(
             pairs.append((index, base, cand))
     if not pairs:
         return list(judged)
-    results = asyncio.run(_compare_all(pairs, settings, ledger, options, fingerprints))
+    results = run_async(_compare_all(pairs, settings, ledger, options, fingerprints))
     out = list(judged)
     for index, (outcome, prints) in results.items():
         out[index] = with_content(out[index], outcome.comparison, outcome.error, trust, prints)

@@ -179,7 +179,15 @@ def test_npm_install_and_ci_hold_then_approve(
         assert hold["version"] == "1.0.6" and hold["status"] == "approved"
         assert hold["review"]["by"] == "r@example.com"
 
-        lines = proxy.audit(until=lambda ls: any(line.get("event") == "review" for line in ls))
+        def served(lines: list[dict[str, Any]]) -> bool:
+            return any(
+                line.get("request") == "tarball"
+                and line.get("action") == "allow"
+                and line.get("version") == "1.0.6"
+                for line in lines
+            )
+
+        lines = proxy.audit(until=served)
         refused_lines = [
             line
             for line in lines

@@ -7,6 +7,7 @@ the well-known forges (a monorepo's packages share one repository)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,12 @@ def normalise_repository(value: Any) -> str | None:
         value = value.get("url")
     if not isinstance(value, str):
         return None
+    return _normalise_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalise_text(value: str) -> str | None:
+    """Memoised: a packument repeats one repository string for each of its versions."""
     text = value.strip()
     if not text:
         return None
