@@ -10,7 +10,7 @@ import orjson
 from rich.console import Console
 
 from custody.demo.registry import serve
-from custody.demo.story import documents, lockfile
+from custody.demo.story import documents, lockfile, tarballs
 from custody.model import Ecosystem
 
 
@@ -27,7 +27,7 @@ def run_demo(*, keep: bool, console: Console) -> int:
     trust_path = work / "custody.toml"
     try:
         with (
-            serve(documents()) as registry,
+            serve(documents(), tarballs()) as registry,
             open_ledger(f"sqlite:///{work / 'ledger.sqlite3'}") as ledger,
         ):
             settings = resolve_settings(work, registry, None, {}, ecosystems={Ecosystem.NPM})

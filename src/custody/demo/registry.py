@@ -16,10 +16,11 @@ import orjson
 
 
 @contextmanager
-def serve(documents: Mapping[str, Any]) -> Iterator[str]:
-    """Serve ``documents`` (package name -> packument) at ``http://127.0.0.1:PORT/NAME``;
-    yields the base URL. ``{REGISTRY}`` in a document is replaced by that URL."""
-    bodies: dict[str, bytes] = {}
+def serve(documents: Mapping[str, Any], files: Mapping[str, bytes]) -> Iterator[str]:
+    """Serve ``documents`` (package name -> packument) at ``http://127.0.0.1:PORT/NAME`` and
+    ``files`` (tarballs) at their paths; yields the base URL. ``{REGISTRY}`` in a document is
+    replaced by that URL."""
+    bodies: dict[str, bytes] = dict(files)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

@@ -5,6 +5,12 @@ the public post-mortems; times are approximate and file digests are placeholders
 
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
+import io
+import json
+import tarfile
 from typing import Any
 
 DOMINIC = {"name": "dominictarr", "email": "dominic@example.invalid"}
@@ -40,6 +46,7 @@ def _version(
     deps: dict[str, str],
     repository: dict[str, str] | None,
 ) -> dict[str, Any]:
+    data = tarball(name, version, deps)
     doc: dict[str, Any] = {
         "name": name,
         "version": version,
@@ -48,12 +55,53 @@ def _version(
         "maintainers": maintainers,
         "dist": {
             "tarball": f"{{REGISTRY}}/{name}/-/{name}-{version}.tgz",
-            "shasum": "0" * 40,
+            "shasum": hashlib.sha1(data).hexdigest(),
+            "integrity": "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode(),
         },
     }
     if repository:
         doc["repository"] = repository
     return doc
+
+
+# A harmless stand-in for flatmap-stream 0.1.1's payload: an encoded blob appended to the end of
+# index.min.js and run through a computed require, the shape of the 2018 attack. It is never run.
+_PAYLOAD = base64.b64encode(b"// stand-in for an encrypted payload, never executed\n" * 40).decode()
+_APPENDED = (
+    '\n!function(){try{var r=require,t=process;var e=r("crypto"),n=Buffer.from("'
+    + _PAYLOAD
+    + '","base64").toString();new Function(n)()}catch(e){}}();\n'
+)
+
+
+def tarball(name: str, version: str, deps: dict[str, str]) -> bytes:
+    """A small, deterministic npm tarball for the demo registry."""
+    manifest = {"name": name, "version": version, "main": "index.js", "dependencies": deps}
+    index = "module.exports = require('./lib');\n"
+    files = {"package/package.json": json.dumps(manifest, indent=2).encode()}
+    if name == "flatmap-stream":
+        index = "module.exports=function(n,t){return n.pipe?n:[].concat(n).map(t)};\n"
+        files["package/index.min.js"] = (index + (_APPENDED if version == "0.1.1" else "")).encode()
+    files["package/index.js"] = index.encode()
+    raw = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for path, body in sorted(files.items()):
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(body), 0o644, 499162500
+            tar.addfile(info, io.BytesIO(body))
+    return raw.getvalue()
+
+
+def tarballs() -> dict[str, bytes]:
+    """Every demo tarball by its registry path (``name/-/name-version.tgz``)."""
+    out = {}
+    for name, doc in documents().items():
+        for version, manifest in doc["versions"].items():
+            out[f"{name}/-/{name}-{version}.tgz"] = tarball(name, version, manifest["dependencies"])
+    return out
 
 
 def _packument(name: str, releases: list[Any], repository: dict[str, str] | None) -> dict[str, Any]:
