@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from custody.cli_options import DatabaseOpt
+
 db_app = typer.Typer(
     name="db",
     help=(
@@ -33,16 +35,7 @@ def update(
             show_default=False,
         ),
     ],
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="Ledger database URL (sqlite:///path or postgresql://...). Default: "
-            "CUSTODY_DATABASE_URL, else SQLite in the user cache directory.",
-            envvar="CUSTODY_DATABASE_URL",
-            show_envvar=False,
-        ),
-    ] = None,
+    database: DatabaseOpt = None,
 ) -> None:
     """Import OSV malicious-package records (MAL- ids) for npm and PyPI into the ledger.
 
