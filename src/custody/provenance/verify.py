@@ -16,13 +16,15 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from custody.errors import RegistryUnavailable
 from custody.model import Artifact, Ecosystem, PackageHistory, Release
-from custody.provenance import npm as npm_verify
-from custody.provenance import pep740, trustroot
 from custody.provenance.result import ProvenanceCheck, Status, unverified
 from custody.registries.npm import NpmReader
 from custody.registries.pypi import PypiReader
 
 PackageId = tuple[Ecosystem, str]
+NPM_KIND = "npm-attestation"  # custody.provenance.npm.KIND
+PEP740_KIND = "pep740"  # custody.provenance.pep740.KIND
+# The verifiers (sigstore, pypi-attestations: half a second of imports) load only when a
+# release actually has provenance to verify.
 Reader = NpmReader | PypiReader
 _Docs = list[tuple[Artifact, bytes | None]]
 
@@ -33,7 +35,7 @@ def needs_verification(release: Release) -> bool:
     return (
         prov is not None
         and prov.verified is None
-        and prov.kind in (npm_verify.KIND, pep740.KIND)
+        and prov.kind in (NPM_KIND, PEP740_KIND)
         and any(a.has_attestations for a in release.artifacts)
     )
 
@@ -57,6 +59,8 @@ def provenance_versions(
 
 
 async def _documents(reader: Reader, release: Release) -> _Docs:
+    from custody.provenance import npm as npm_verify
+
     if isinstance(reader, NpmReader):
         tarball = npm_verify.tarball(release)
         return [(tarball, await reader.attestations(release))] if tarball else []
@@ -66,7 +70,10 @@ async def _documents(reader: Reader, release: Release) -> _Docs:
 
 
 def _verify(release: Release, docs: _Docs, online: bool) -> ProvenanceCheck:
-    kind = release.provenance.kind if release.provenance else pep740.KIND
+    from custody.provenance import npm as npm_verify
+    from custody.provenance import pep740, trustroot
+
+    kind = release.provenance.kind if release.provenance else PEP740_KIND
     if not docs or all(doc is None for _a, doc in docs):
         return unverified(release.key, kind, "the registry serves no attestation document")
     if release.ecosystem is Ecosystem.NPM:
@@ -104,7 +111,7 @@ async def check_releases(
     def work() -> dict[str, ProvenanceCheck]:
         out: dict[str, ProvenanceCheck] = {}
         for release, docs in zip(todo, fetched, strict=True):
-            kind = release.provenance.kind if release.provenance else pep740.KIND
+            kind = release.provenance.kind if release.provenance else PEP740_KIND
             out[release.key] = (
                 unverified(release.key, kind, docs)
                 if isinstance(docs, str)
