@@ -11,14 +11,13 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import orjson
 
 from custody.registries.http import BadDocument
-from custody.registries.pypi_simple import file_version
+from custody.registries.pypi_simple import file_version, read_anchors
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
@@ -136,44 +135,8 @@ def _parse_json(body: bytes, project: str, page_url: str) -> SimpleProject:
     )
 
 
-class _Anchors(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base: str | None = None
-        self.meta: dict[str, str] = {}
-        self.anchors: list[tuple[dict[str, str | None], str]] = []
-        self._current: dict[str, str | None] | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "base" and self.base is None:
-            self.base = dict(attrs).get("href")
-        elif tag == "meta":
-            values = dict(attrs)
-            name, content = values.get("name"), values.get("content")
-            if name and content is not None:
-                self.meta[name] = content
-        elif tag == "a":
-            self._current = dict(attrs)
-            self._text = []
-
-    def handle_data(self, data: str) -> None:
-        if self._current is not None:
-            self._text.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._current is not None:
-            self.anchors.append((self._current, "".join(self._text).strip()))
-            self._current = None
-
-
 def _parse_html(body: bytes, project: str, page_url: str) -> SimpleProject:
-    parser = _Anchors()
-    try:
-        parser.feed(body.decode("utf-8", errors="replace"))
-        parser.close()
-    except Exception as exc:
-        raise BadDocument(f"invalid simple page for {project}: {exc}") from None
+    parser = read_anchors(body, project)
     base = urljoin(page_url, parser.base) if parser.base else page_url
     files = []
     for attrs, text in parser.anchors:
@@ -234,9 +197,7 @@ def parse_index(body: bytes, content_type: str | None) -> list[str]:
         return [
             p["name"] for p in projects if isinstance(p, dict) and isinstance(p.get("name"), str)
         ]
-    parser = _Anchors()
-    parser.feed(body.decode("utf-8", errors="replace"))
-    parser.close()
+    parser = read_anchors(body, "the simple index")
     return [text for _attrs, text in parser.anchors if text]
 
 

@@ -181,7 +181,9 @@ def parse_simple_json(body: bytes, project: str, page_url: str) -> SimplePage:
     )
 
 
-class _AnchorParser(HTMLParser):
+class AnchorParser(HTMLParser):
+    """The anchors (attributes and text), ``<base href>`` and ``<meta>`` of a simple page."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.base: str | None = None
@@ -211,13 +213,19 @@ class _AnchorParser(HTMLParser):
             self._current = None
 
 
-def parse_simple_html(body: bytes, project: str, page_url: str) -> SimplePage:
-    parser = _AnchorParser()
+def read_anchors(body: bytes, project: str) -> AnchorParser:
+    """Parse a simple page's HTML; ``BadDocument`` when it is not HTML at all."""
+    parser = AnchorParser()
     try:
         parser.feed(body.decode("utf-8", errors="replace"))
         parser.close()
     except Exception as exc:  # html.parser is lenient; anything else is garbage
         raise BadDocument(f"invalid simple API page for {project}: {exc}") from None
+    return parser
+
+
+def parse_simple_html(body: bytes, project: str, page_url: str) -> SimplePage:
+    parser = read_anchors(body, project)
     base = urljoin(page_url, parser.base) if parser.base else page_url
     files: list[SimpleFile] = []
     for attrs, text in parser.anchors:
