@@ -17,7 +17,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 import orjson
 
 from custody.registries.http import BadDocument
-from custody.registries.pypi_simple import file_version, read_anchors
+from custody.registries.pypi_simple import file_version, load_simple_json, read_anchors
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
@@ -85,12 +85,7 @@ def _make(project: str, base: str, filename: str, href: str, **kw: Any) -> Simpl
 
 
 def _parse_json(body: bytes, project: str, page_url: str) -> SimpleProject:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadDocument(f"invalid simple page for {project}: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("files", []), list):
-        raise BadDocument(f"invalid simple page for {project}: no files list")
+    doc = load_simple_json(body, project)
     files = []
     for entry in doc.get("files", []):
         if not isinstance(entry, dict):

@@ -136,13 +136,19 @@ def _make_file(
     )
 
 
-def parse_simple_json(body: bytes, project: str, page_url: str) -> SimplePage:
+def load_simple_json(body: bytes, project: str) -> dict[str, Any]:
+    """A PEP 691 project page as a dict with a ``files`` list; ``BadDocument`` otherwise."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadDocument(f"invalid simple API page for {project}: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("files", []), list):
         raise BadDocument(f"invalid simple API page for {project}: no 'files' list")
+    return doc
+
+
+def parse_simple_json(body: bytes, project: str, page_url: str) -> SimplePage:
+    doc = load_simple_json(body, project)
     files: list[SimpleFile] = []
     for entry in doc.get("files", []):
         if not isinstance(entry, dict):
