@@ -60,8 +60,10 @@ MaxAgeOpt = Annotated[
     float | None,
     typer.Option(
         "--max-age",
-        help="Use cached registry responses younger than this many seconds without "
-        "revalidating them. Default: always revalidate.",
+        help="Use cached registry responses younger than this many seconds without asking "
+        "the registry again. Default: as long as the registry's Cache-Control max-age says "
+        "(at most 10 minutes), and never when a locked version is missing from the cached copy. "
+        "0: always revalidate.",
     ),
 ]
 TimeoutOpt = Annotated[

@@ -64,6 +64,7 @@ class FetchOptions:
             attempts=self.attempts,
             offline=self.offline,
             max_age=self.max_age,
+            honor_cache_control=True,
             ca_files=settings.ca_files,
         )
 
@@ -117,9 +118,28 @@ async def _fetch(
     enrich: Callable[[PackageHistory], Sequence[str]] | None = None,
 ) -> Fetched:
     packages = sorted({(d.ecosystem, d.name) for d in deps})
-    async with make_readers(settings, ledger, options=options.http(settings)) as registries:
+    locked = _locked_versions(deps)
+    http = options.http(settings)
+    async with make_readers(settings, ledger, options=http, parallel_parse=True) as registries:
         readers = registries.readers
         histories, not_found = await fetch_histories(readers, packages, options.progress)
+        if not options.offline:
+            # A cache entry still fresh by the registry's Cache-Control may predate a release
+            # the lockfile already locks: ask the registry again about exactly those packages.
+            behind = [
+                pid
+                for pid, h in histories.items()
+                if any(find_release(h, v) is None for v in locked.get(pid, ()))
+            ]
+            if behind:
+                registries.client.revalidate(
+                    url for eco, name in behind for url in readers[eco].cache_urls(name)
+                )
+                again, gone = await fetch_histories(readers, behind)
+                histories.update(again)
+                not_found.update(gone)
+                for pid in gone:
+                    histories.pop(pid, None)
         if enrich is not None:
             jobs = {
                 pid: readers[pid[0]].enrich(h, versions)
@@ -130,7 +150,6 @@ async def _fetch(
                 histories[pid] = enriched
         # Verify signed provenance of the locked releases and of the releases they are
         # compared with, so custody signals compare verified identities, not claims.
-        locked = _locked_versions(deps)
         wanted = {pid: provenance_versions(h, locked.get(pid, ())) for pid, h in histories.items()}
         histories, checks = await verify_histories(
             readers, histories, wanted, online=options.online_provenance

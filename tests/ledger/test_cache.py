@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import time
+import zlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, text
 
 from custody.ledger import Ledger
-from custody.ledger.schema import http_cache
+from custody.ledger.schema import http_cache, schema_version
 from custody.registries.base import CachedResponse, ResponseCache
+from tests.ledger.fixtures import LedgerTarget
 
 T0 = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
 BASE = "http://127.0.0.1:4873/"
@@ -169,3 +172,45 @@ def test_a_mixed_batch_round_trips(ledger: Ledger) -> None:
             entry if entry.url != kept.url else dataclasses.replace(kept, derived=b"re-derived")
         )
         assert loaded[entry.url] == expected
+
+
+def test_gzip_bodies_are_stored_as_sent_and_read_back_inflated(ledger: Ledger) -> None:
+    body = b'{"name": "left-pad", "versions": {}}' * 50
+    sent = gzip.compress(body)
+    entry = _entry("left-pad", body=b"", gzip_body=sent, fresh_for=300.0)
+    ledger.store([entry])
+    with ledger.engine.connect() as conn:
+        row = conn.execute(select(http_cache).where(http_cache.c.url == entry.url)).one()
+    assert row.body == sent  # not inflated and compressed again
+    assert row.body_size == len(body)
+    assert row.derived == entry.derived  # parsed histories are stored uncompressed
+    loaded = ledger.load([entry.url])[entry.url]
+    assert loaded == dataclasses.replace(entry, body=body, gzip_body=None)
+
+
+def test_touch_renews_the_freshness_it_is_given(ledger: Ledger) -> None:
+    kept, renewed = _entry("a", fresh_for=60.0), _entry("b", fresh_for=60.0)
+    ledger.store([kept, renewed])
+    later = T0 + timedelta(minutes=5)
+    ledger.touch({kept.url: later, renewed.url: later}, {renewed.url: 300.0})
+    loaded = ledger.load([kept.url, renewed.url])
+    assert (loaded[kept.url].fetched_at, loaded[kept.url].fresh_for) == (later, 60.0)
+    assert (loaded[renewed.url].fetched_at, loaded[renewed.url].fresh_for) == (later, 300.0)
+
+
+def test_migration_4_drops_compressed_parsed_histories(ledger_target: LedgerTarget) -> None:
+    """A ledger written before migration 4 kept zlib-compressed derived blobs: they are dropped
+    (derived again on the next fetch), the bodies stay, and ``fresh_for`` appears."""
+    ledger = ledger_target.open()
+    entry = _entry("old")
+    ledger.store([entry])
+    with ledger.engine.begin() as conn:  # back to version 3, as an older Custody left it
+        conn.execute(text("ALTER TABLE http_cache DROP COLUMN fresh_for"))
+        conn.execute(delete(schema_version).where(schema_version.c.version == 4))
+        conn.execute(http_cache.update().values(derived=zlib.compress(entry.derived or b"")))
+    ledger.close()
+    again = ledger_target.open()
+    loaded = again.load([entry.url])[entry.url]
+    assert loaded.derived is None and loaded.derived_version is not None
+    assert loaded.body == entry.body
+    assert loaded.fresh_for is None

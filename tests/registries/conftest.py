@@ -55,11 +55,16 @@ class MemoryCache:
                 )
             self.entries[entry.url] = entry
 
-    def touch(self, fetched: Mapping[str, datetime]) -> None:
+    def touch(
+        self, fetched: Mapping[str, datetime], fresh_for: Mapping[str, float | None] | None = None
+    ) -> None:
         self.touch_calls.append(dict(fetched))
         for url, when in fetched.items():
             if url in self.entries:
-                self.entries[url] = dataclasses.replace(self.entries[url], fetched_at=when)
+                entry = dataclasses.replace(self.entries[url], fetched_at=when)
+                if fresh_for is not None and url in fresh_for:
+                    entry = dataclasses.replace(entry, fresh_for=fresh_for[url])
+                self.entries[url] = entry
 
 
 @pytest.fixture

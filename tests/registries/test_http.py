@@ -22,9 +22,9 @@ from custody.registries.http import (
     HttpOptions,
     RegistryClient,
     ResponseTooLarge,
-    _ssl_context,
 )
 from custody.registries.http import Response as RegistryResponse
+from custody.registries.transport import ssl_context
 
 from .conftest import FAST, MemoryCache, run
 
@@ -389,8 +389,8 @@ def test_ssl_contexts_are_shared_until_a_ca_bundle_changes(tmp_path: Path) -> No
 
     bundle = tmp_path / "corp-ca.pem"
     bundle.write_bytes(Path(certifi.where()).read_bytes())
-    first = _ssl_context((str(bundle),))
-    assert _ssl_context((str(bundle),)) is first
-    assert _ssl_context(()) is not first
+    first = ssl_context((str(bundle),))
+    assert ssl_context((str(bundle),)) is first
+    assert ssl_context(()) is not first
     bundle.write_bytes(bundle.read_bytes() + b"\n")
-    assert _ssl_context((str(bundle),)) is not first
+    assert ssl_context((str(bundle),)) is not first

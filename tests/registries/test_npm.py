@@ -403,7 +403,7 @@ def test_304_reuses_the_derived_history(
     def no_parsing(*_args: object, **_kw: object) -> Iterator[None]:
         raise AssertionError("a 304 must not parse the packument again")
 
-    monkeypatch.setattr("custody.registries.npm.parse_packument", no_parsing)
+    monkeypatch.setattr("custody.registries.npm.parse_packument_body", no_parsing)
     second = run(read_history(base, "pkg", cache))
     assert second.releases == first.releases
     assert second.fetched_at >= first.fetched_at

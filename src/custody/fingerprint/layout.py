@@ -10,11 +10,13 @@ import fnmatch
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-from pathspec import GitIgnoreSpec
+from typing import TYPE_CHECKING
 
 from custody.content.heuristics import language
 from custody.fingerprint.git import TreeEntry, blob_id
+
+if TYPE_CHECKING:  # pathspec is imported when a source is compared, not on every run
+    from pathspec import GitIgnoreSpec
 
 _CODE_EXTENSIONS = frozenset(
     {
@@ -121,6 +123,8 @@ class IgnoreRules:
     @classmethod
     def from_files(cls, contents: Mapping[str, bytes]) -> IgnoreRules:
         """``contents``: ``{".gitignore" path in the repo: bytes}``."""
+        from pathspec import GitIgnoreSpec
+
         specs = {}
         for path, data in contents.items():
             base = path[: path.rfind("/") + 1]

@@ -12,11 +12,10 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import platformdirs
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
@@ -25,6 +24,9 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from custody.errors import InputError
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 DATABASE_URL_ENV = "CUSTODY_DATABASE_URL"
 CACHE_DIR_ENV = "CUSTODY_CACHE_DIR"
@@ -163,22 +165,16 @@ class Database:
         """``INSERT ... ON CONFLICT (primary key) DO UPDATE`` every other column."""
         keys = [c.name for c in table.primary_key.columns]
         if self.is_postgres:
-            pg = postgresql.insert(table)
-            stmt: Insert = pg.on_conflict_do_update(
-                index_elements=keys, set_=_excluded(table, pg.excluded)
-            )
-        else:
-            lite = sqlite.insert(table)
-            stmt = lite.on_conflict_do_update(
-                index_elements=keys, set_=_excluded(table, lite.excluded)
-            )
-        return stmt
+            pg = _postgres_insert(table)
+            return pg.on_conflict_do_update(index_elements=keys, set_=_excluded(table, pg.excluded))
+        lite = _sqlite_insert(table)
+        return lite.on_conflict_do_update(index_elements=keys, set_=_excluded(table, lite.excluded))
 
     def insert_ignore(self, table: Table) -> Insert:
         """``INSERT ... ON CONFLICT DO NOTHING``."""
         if self.is_postgres:
-            return postgresql.insert(table).on_conflict_do_nothing()
-        return sqlite.insert(table).on_conflict_do_nothing()
+            return _postgres_insert(table).on_conflict_do_nothing()
+        return _sqlite_insert(table).on_conflict_do_nothing()
 
     def close(self) -> None:
         self.closed = True
@@ -208,3 +204,16 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
 def _sqlite_on_begin(conn: Connection) -> None:
     write = conn.get_execution_options().get("custody_write", False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _postgres_insert(table: Table) -> postgresql.Insert:
+    """Imported on use: a SQLite run never loads the PostgreSQL dialect (about 50 ms)."""
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.insert(table)
+
+
+def _sqlite_insert(table: Table) -> sqlite.Insert:
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)

@@ -92,9 +92,11 @@ class Ledger:
     def store(self, entries: Sequence[CachedResponse]) -> None:
         cache.store(self._db, entries)
 
-    def touch(self, fetched: Mapping[str, datetime]) -> None:
+    def touch(
+        self, fetched: Mapping[str, datetime], fresh_for: Mapping[str, float | None] | None = None
+    ) -> None:
         """See ``custody.ledger.cache.touch``."""
-        cache.touch(self._db, fetched)
+        cache.touch(self._db, fetched, fresh_for)
 
     # -- observations -------------------------------------------------------------------------
 

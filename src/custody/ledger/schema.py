@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -99,9 +100,10 @@ http_cache = Table(
     Column("content_type", Text),
     Column("body", LargeBinary, nullable=False),  # zlib level 1
     Column("body_size", Integer, nullable=False),  # uncompressed
-    Column("derived", LargeBinary),  # zlib level 1
+    Column("derived", LargeBinary),  # as encoded (msgpack), not compressed
     Column("derived_size", Integer),
     Column("derived_version", Text),
+    Column("fresh_for", Float),  # seconds the registry said the body stays fresh; NULL: none
 )
 
 observations = Table(

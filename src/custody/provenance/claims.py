@@ -13,11 +13,13 @@ fallback. Nothing here checks a signature: read a certificate only after sigstor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from cryptography import x509
-
 from custody.model import Custodian, Provenance
+
+if TYPE_CHECKING:  # cryptography is imported where a certificate is read, not on every run
+    from cryptography import x509
 
 FULCIO = "1.3.6.1.4.1.57264.1"
 ISSUER_V1 = f"{FULCIO}.1"
@@ -60,6 +62,8 @@ def der_utf8(value: bytes) -> str | None:
 
 
 def certificate_claims(cert: x509.Certificate) -> dict[str, str]:
+    from cryptography import x509
+
     """Every Fulcio claim in the certificate, by dotted OID, decoded to text."""
     out: dict[str, str] = {}
     for ext in cert.extensions:
@@ -79,6 +83,8 @@ def certificate_claims(cert: x509.Certificate) -> dict[str, str]:
 
 
 def _san(cert: x509.Certificate) -> str | None:
+    from cryptography import x509
+
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:

@@ -16,8 +16,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-
-import httpx
+from typing import TYPE_CHECKING
 
 from custody.errors import InputError, PackageNotFound
 from custody.model import Ecosystem, PackageHistory
@@ -25,7 +24,11 @@ from custody.registries.base import CachedResponse, RegistryReader, ResponseCach
 from custody.registries.config import RegistrySettings, resolve_settings
 from custody.registries.http import HttpOptions, RegistryClient
 from custody.registries.npm import NpmReader
+from custody.registries.parsing import ParsePool
 from custody.registries.pypi import PypiReader
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "CachedResponse",
@@ -51,6 +54,7 @@ class Registries:
 
     readers: dict[Ecosystem, RegistryReader]
     client: RegistryClient
+    parser: ParsePool
 
     @property
     def stale_urls(self) -> set[str]:
@@ -64,7 +68,10 @@ class Registries:
         try:
             self.client.flush()
         finally:
-            await self.client.aclose()
+            try:
+                await self.parser.aclose()
+            finally:
+                await self.client.aclose()
 
     async def __aenter__(self) -> Registries:
         return self
@@ -88,19 +95,25 @@ def make_readers(
     allow_stale: bool = False,
     options: HttpOptions | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    parallel_parse: bool = False,
 ) -> Registries:
     """Readers for every configured ecosystem, sharing one client. ``options`` overrides the
-    HTTP defaults wholesale (then ``concurrency``/``offline``/``max_age`` are ignored)."""
+    HTTP defaults wholesale (then ``concurrency``/``offline``/``max_age`` are ignored).
+    ``parallel_parse``: large documents are parsed in worker processes (``parsing.py``); for
+    runs that fetch many packages at once."""
     opts = options or HttpOptions(
         concurrency=concurrency, offline=offline, max_age=max_age, ca_files=settings.ca_files
     )
     client = RegistryClient(cache, opts, transport=transport)
+    parser = ParsePool() if parallel_parse else ParsePool(workers=0)
     readers: dict[Ecosystem, RegistryReader] = {}
     if settings.npm is not None:
-        readers[Ecosystem.NPM] = NpmReader(settings.npm, client, allow_stale=allow_stale)
+        readers[Ecosystem.NPM] = NpmReader(
+            settings.npm, client, allow_stale=allow_stale, parser=parser
+        )
     if settings.pypi is not None:
         readers[Ecosystem.PYPI] = PypiReader(settings.pypi, client, allow_stale=allow_stale)
-    return Registries(readers=readers, client=client)
+    return Registries(readers=readers, client=client, parser=parser)
 
 
 def _preload(readers: Mapping[Ecosystem, RegistryReader], packages: list[PackageKey]) -> None:
@@ -109,9 +122,8 @@ def _preload(readers: Mapping[Ecosystem, RegistryReader], packages: list[Package
     for eco, name in packages:
         reader = readers[eco]
         client = getattr(reader, "client", None)
-        cache_urls = getattr(reader, "cache_urls", None)
-        if isinstance(client, RegistryClient) and callable(cache_urls):
-            by_client.setdefault(id(client), (client, []))[1].extend(cache_urls(name))
+        if isinstance(client, RegistryClient):
+            by_client.setdefault(id(client), (client, []))[1].extend(reader.cache_urls(name))
     for client, urls in by_client.values():
         client.preload(urls)
 

@@ -33,6 +33,9 @@ class CachedResponse:
     derived: bytes | None = None
     derived_version: str | None = None
     body_omitted: bool = False
+    fresh_for: float | None = None  # seconds after fetched_at the registry called it fresh
+    gzip_body: bytes | None = None  # the body as the registry sent it, gzip-compressed; then
+    # ``body`` may be ``b""`` until someone inflates it, and the cache stores these bytes as is
 
 
 class ResponseCache(Protocol):
@@ -48,15 +51,22 @@ class ResponseCache(Protocol):
         """Insert or replace ``entries`` (an entry with ``body_omitted`` keeps the stored body)."""
         ...
 
-    def touch(self, fetched: Mapping[str, datetime]) -> None:
+    def touch(
+        self, fetched: Mapping[str, datetime], fresh_for: Mapping[str, float | None] | None = None
+    ) -> None:
         """The registry confirmed these entries unchanged (a 304) at these times: update their
-        ``fetched_at`` and nothing else. Unknown URLs are ignored."""
+        ``fetched_at``, and their ``fresh_for`` where the 304 said it (``fresh_for``), nothing
+        else. Unknown URLs are ignored."""
         ...
 
 
 class RegistryReader(Protocol):
     ecosystem: Ecosystem
     registry: str  # base URL, for messages ("registry http://127.0.0.1:4873/ unavailable")
+
+    def cache_urls(self, name: str) -> list[str]:
+        """The URLs ``history(name)`` reads (to preload or revalidate their cache entries)."""
+        ...
 
     async def history(self, name: str) -> PackageHistory:
         """The package's custody history. Raises ``PackageNotFound`` for an unknown package and

@@ -9,6 +9,8 @@
   ``fetched_at`` (one ``cache.touch`` batch). Cache entries are preloaded without the bodies
   that a derived blob makes unnecessary; ``Response.body`` loads such a body on first use.
 - ``offline`` answers from the cache only; ``max_age`` trusts younger entries without a request;
+  without it, ``honor_cache_control`` trusts an entry for as long as the registry's
+  ``Cache-Control: max-age`` (less its ``Age``) said, capped at ``freshness_cap``;
   ``allow_stale`` (per call) serves the cached copy, flagged ``stale``, when every retry failed.
 
 Credentials travel only as an ``Authorization`` header chosen by the caller; httpx drops it on a
@@ -22,25 +24,28 @@ import email.utils
 import functools
 import importlib.util
 import logging
-import os
 import random
-import ssl
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urljoin
 
 from custody.errors import PackageNotFound, RegistryUnavailable
 from custody.registries.base import CachedResponse, ResponseCache
+from custody.registries.gzipped import TooLarge, gunzip
 from custody.registries.urls import redact_url
+
+if TYPE_CHECKING:
+    import httpx
+
+    from custody.registries.transport import Transport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-USER_AGENT = "custody/0.1 (python-httpx)"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 
 
@@ -62,6 +67,8 @@ class HttpOptions:
     ca_files: tuple[str, ...] = ()  # extra CA bundles trusted besides the system store
     offline: bool = False  # never send a request: cache or RegistryUnavailable
     max_age: float | None = None  # seconds: trust younger cache entries without a request
+    honor_cache_control: bool = False  # else: trust entries as long as the registry said
+    freshness_cap: float = 600.0  # ... but never longer than this many seconds
 
 
 def _remember_missing_sniffio() -> None:
@@ -93,6 +100,7 @@ class Response:
         "derived_version",
         "fetched_at",
         "final_url",
+        "gzip_body",
         "headers",
         "not_modified",
         "stale",
@@ -115,6 +123,7 @@ class Response:
         derived: bytes | None = None,
         derived_version: str | None = None,
         load_body: Callable[[], bytes] | None = None,
+        gzip_body: bytes | None = None,
     ) -> None:
         if body is None and load_body is None:
             raise ValueError("a Response needs a body or a way to load it")
@@ -130,6 +139,7 @@ class Response:
         self.derived_version = derived_version
         self._body = body
         self._load_body = load_body
+        self.gzip_body = gzip_body  # the body as sent, when gzip-compressed (``gzipped.py``)
 
     @property
     def body(self) -> bytes:
@@ -145,10 +155,6 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.url}{' (cached)' if self.not_modified else ''}>"
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class ResponseTooLarge(RegistryUnavailable):
@@ -170,114 +176,40 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _ssl_context(ca_files: tuple[str, ...]) -> ssl.SSLContext:
-    """The system trust store (like pip with truststore, or npm) plus configured CA bundles.
-
-    Loading the system store takes about 50 ms, and a run may open several clients (histories,
-    then artifacts): contexts are shared, and rebuilt when a CA bundle file changes."""
-    versions: list[tuple[str, tuple[int, int] | None]] = []
-    for path in ca_files:
-        try:
-            stat = os.stat(path)
-        except OSError:
-            versions.append((path, None))
-        else:
-            versions.append((path, (stat.st_mtime_ns, stat.st_size)))
-    return _shared_ssl_context(tuple(versions))
-
-
-@functools.lru_cache(maxsize=8)
-def _shared_ssl_context(
-    ca_files: tuple[tuple[str, tuple[int, int] | None], ...],
-) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    for path, _version in ca_files:
-        try:
-            context.load_verify_locations(cafile=path)
-        except (OSError, ssl.SSLError) as exc:
-            log.warning("ignoring CA bundle %s: %s", path, exc)
-    return context
+def freshness_lifetime(headers: Mapping[str, str]) -> float | None:
+    """How many more seconds a response stays fresh by its ``Cache-Control`` (RFC 9111):
+    ``max-age`` less the ``Age`` a shared cache on the way added; 0 for ``no-cache``,
+    ``no-store`` or a malformed ``max-age``; None when the registry says nothing."""
+    value = headers.get("cache-control")
+    if not value:
+        return None
+    lifetime: float | None = None
+    for directive in value.split(","):
+        name, _, argument = directive.strip().partition("=")
+        name = name.strip().lower()
+        if name in ("no-cache", "no-store"):
+            return 0.0
+        if name == "max-age":
+            argument = argument.strip().strip('"')
+            if not argument.isdigit():
+                return 0.0
+            lifetime = float(argument)
+    if lifetime is None:
+        return None
+    age = headers.get("age", "").strip()
+    return max(0.0, lifetime - (float(age) if age.isdigit() else 0.0))
 
 
-def _describe(exc: BaseException) -> str:
-    name = type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return f"timed out ({name})"
-    text = str(exc)
-    return f"{name}: {text}" if text else name
-
-
-_KEEPALIVE_S = 30.0
-_POOL_SIZE = 2  # connections per httpcore pool (see _SmallPools)
-
-
-class _Released(httpx.AsyncByteStream):
-    """A response body stream that calls ``release`` once, when it is closed."""
-
-    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
-        self._stream = stream
-        self._release: Callable[[], None] | None = release
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        release, self._release = self._release, None
-        try:
-            await self._stream.aclose()
-        finally:
-            if release is not None:
-                release()
-
-
-class _SmallPools(httpx.AsyncBaseTransport):
-    """The direct transport: ``concurrency`` connections in several httpcore pools of
-    ``_POOL_SIZE``, each request sent to the pool with the fewest requests in flight.
-
-    Whenever a request starts or ends, an httpcore pool looks at every one of its connections
-    (for each idle one a ``poll()`` and a rebuild of anyio's socket attributes, and an idle
-    count that is quadratic in the pool size). With one pool of 16 that bookkeeping is most of
-    the CPU a request costs: on loopback, 1,000 conditional GETs took about 2 s in one pool of
-    16 and 0.9 s in eight pools of 2 (benchmarks/check_speed.py). Our semaphore keeps at most
-    ``concurrency`` requests in flight, so the least busy pool always has a free connection."""
-
-    def __init__(self, concurrency: int, verify: ssl.SSLContext) -> None:
-        count = -(-concurrency // _POOL_SIZE)
-        sizes = [concurrency // count + (i < concurrency % count) for i in range(count)]
-        self._pools = [
-            httpx.AsyncHTTPTransport(
-                verify=verify,
-                http1=True,
-                http2=False,
-                limits=httpx.Limits(
-                    max_connections=size,
-                    max_keepalive_connections=size,
-                    keepalive_expiry=_KEEPALIVE_S,
-                ),
-            )
-            for size in sizes
-        ]
-        self._in_flight = [0] * count
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        index = min(range(len(self._pools)), key=self._in_flight.__getitem__)
-        self._in_flight[index] += 1
-        try:
-            response = await self._pools[index].handle_async_request(request)
-        except BaseException:
-            self._in_flight[index] -= 1
-            raise
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _Released(response.stream, lambda: self._release(index))
-        return response
-
-    def _release(self, index: int) -> None:
-        self._in_flight[index] -= 1
-
-    async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
+def _inflated(packed: bytes, limit: int, url: str) -> bytes:
+    """A gzip body inflated: ``BadDocument`` (retried) when corrupt, ``ResponseTooLarge`` when
+    it inflates past ``limit`` bytes (a decompression bomb)."""
+    try:
+        return gunzip(packed, limit)
+    except TooLarge as exc:
+        origin = redact_url(urljoin(url, "/"))
+        raise ResponseTooLarge(origin, f"response {exc} ({redact_url(url)})") from None
+    except zlib.error as exc:
+        raise BadDocument(f"corrupt gzip body: {exc}") from None
 
 
 def _same_response(a: CachedResponse, b: CachedResponse) -> bool:
@@ -286,20 +218,6 @@ def _same_response(a: CachedResponse, b: CachedResponse) -> bool:
     if (a.etag, a.last_modified) != (b.etag, b.last_modified):
         return False
     return a.etag is not None or a.last_modified is not None or a.fetched_at == b.fetched_at
-
-
-_DRAIN_LIMIT = 64 * 1024
-
-
-async def _drain(response: httpx.Response) -> None:
-    """Read the body of an answer we do not use (a 304, an error page), up to a small limit:
-    httpcore closes a connection whose response was not read to the end, and without this every
-    revalidation (304) would pay for a new connection."""
-    seen = 0
-    async for chunk in response.aiter_raw():
-        seen += len(chunk)
-        if seen > _DRAIN_LIMIT:
-            break
 
 
 class RegistryClient:
@@ -314,34 +232,15 @@ class RegistryClient:
     ) -> None:
         self.options = options or HttpOptions()
         opts = self.options
-        verify = _ssl_context(opts.ca_files)
-        limits = httpx.Limits(
-            max_connections=opts.concurrency,
-            max_keepalive_connections=opts.concurrency,
-            keepalive_expiry=_KEEPALIVE_S,
-        )
-        self._client = httpx.AsyncClient(
-            http1=True,
-            http2=False,
-            follow_redirects=True,
-            max_redirects=10,
-            timeout=httpx.Timeout(
-                connect=opts.connect_timeout,
-                read=opts.read_timeout,
-                write=opts.read_timeout,
-                pool=opts.read_timeout,
-            ),
-            limits=limits,  # for proxy transports (HTTPS_PROXY); direct requests use the pools
-            headers={"User-Agent": USER_AGENT},
-            transport=transport if transport is not None else _SmallPools(opts.concurrency, verify),
-            verify=verify,
-            trust_env=True,  # HTTPS_PROXY / NO_PROXY as every other client honours them
-        )
+        self._custom_transport = transport
+        self._transport: Transport | None = None  # made on the first request
         self._semaphore = asyncio.Semaphore(opts.concurrency)
         self._cache = cache
         self._loaded: dict[str, CachedResponse | None] = {}  # may lack bodies (body_omitted)
         self._pending: dict[str, CachedResponse] = {}  # new or changed: stored by flush()
         self._touched: dict[str, datetime] = {}  # confirmed unchanged (304): touched by flush()
+        self._renewed: dict[str, float | None] = {}  # ... with a new freshness lifetime
+        self._ask_again: set[str] = set()  # fresh cache entries that must be revalidated
         self.stale_urls: set[str] = set()
         self.requests = 0  # requests sent (tests and benchmarks look at it)
 
@@ -366,8 +265,11 @@ class RegistryClient:
         return self._loaded.get(url)
 
     def _body_of(self, entry: CachedResponse) -> bytes:
-        """The body of ``entry``, read back from the cache if it was left out. Raises
-        ``BodyUnavailable`` when the cache no longer holds that same response."""
+        """The body of ``entry``: inflated if it came gzip-compressed, read back from the cache
+        if it was left out. Raises ``BodyUnavailable`` when the cache no longer holds that same
+        response."""
+        if entry.gzip_body is not None:
+            return _inflated(entry.gzip_body, self.options.max_body, entry.url)
         if not entry.body_omitted:
             return entry.body
         found = self._cache.load([entry.url]).get(entry.url) if self._cache is not None else None
@@ -380,24 +282,32 @@ class RegistryClient:
             )
         return found.body
 
-    def _refresh(self, url: str, when: datetime) -> None:
-        """The registry confirmed the cached ``url`` at ``when`` (a 304)."""
+    def _refresh(self, url: str, when: datetime, fresh_for: float | None) -> None:
+        """The registry confirmed the cached ``url`` at ``when`` (a 304), fresh for
+        ``fresh_for`` seconds if it said so (else the stored lifetime stays)."""
+
+        def renewed(entry: CachedResponse) -> CachedResponse:
+            lifetime = entry.fresh_for if fresh_for is None else fresh_for
+            return dataclasses.replace(entry, fetched_at=when, fresh_for=lifetime)
+
         if url in self._pending:
-            self._pending[url] = dataclasses.replace(self._pending[url], fetched_at=when)
+            self._pending[url] = renewed(self._pending[url])
             return
         entry = self._loaded.get(url)
         if entry is not None:
-            self._loaded[url] = dataclasses.replace(entry, fetched_at=when)
+            self._loaded[url] = renewed(entry)
             self._touched[url] = when
+            if fresh_for is not None:
+                self._renewed[url] = fresh_for
 
     def lookup(self, url: str) -> CachedResponse | None:
         """The cache entry for ``url`` with its body, or None."""
         entry = self._entry(url)
-        if entry is None or not entry.body_omitted:
+        if entry is None or (not entry.body_omitted and entry.gzip_body is None):
             return entry
         try:
             body = self._body_of(entry)
-        except BodyUnavailable:
+        except (BodyUnavailable, BadDocument):
             return None
         return dataclasses.replace(entry, body=body, body_omitted=False)
 
@@ -409,7 +319,7 @@ class RegistryClient:
 
     def attach_derived(self, url: str, derived: bytes, version: str) -> None:
         """Store the parsed form of the response for ``url`` beside its body."""
-        entry = self.lookup(url)
+        entry = self._entry(url)
         if entry is None or (entry.derived == derived and entry.derived_version == version):
             return
         self._pending[url] = dataclasses.replace(entry, derived=derived, derived_version=version)
@@ -423,15 +333,18 @@ class RegistryClient:
             if entries:
                 self._cache.store(entries)
             if touched:
-                self._cache.touch(touched)
+                renewed = {u: f for u, f in self._renewed.items() if u in touched}
+                self._cache.touch(touched, renewed)
         for entry in entries:
             self._loaded[entry.url] = entry
         self._pending.clear()
         self._touched.clear()
+        self._renewed.clear()
         return len(entries) + len(touched)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._transport is not None:
+            await self._transport.aclose()
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -443,12 +356,12 @@ class RegistryClient:
         final_url: str | None = None,
         stale: bool = False,
     ) -> Response:
-        omitted = entry.body_omitted
+        lazy = entry.body_omitted or entry.gzip_body is not None
         return Response(
             url=entry.url,
             final_url=final_url or entry.url,
             status=entry.status,
-            body=None if omitted else entry.body,
+            body=None if lazy else entry.body,
             fetched_at=entry.fetched_at,
             content_type=entry.content_type,
             headers=headers,
@@ -456,16 +369,29 @@ class RegistryClient:
             stale=stale,
             derived=entry.derived,
             derived_version=entry.derived_version,
-            load_body=(lambda: self._body_of(entry)) if omitted else None,
+            load_body=(lambda: self._body_of(entry)) if lazy else None,
+            gzip_body=entry.gzip_body,
         )
 
+    def revalidate(self, urls: Iterable[str]) -> None:
+        """Ask the registry about these URLs next time even if their cache entries are fresh
+        (a fresh copy turned out not to know a locked version)."""
+        self._ask_again.update(urls)
+
     def _trusted(self, entry: CachedResponse, immutable: bool) -> bool:
-        if self.options.offline or immutable:
+        """May ``entry`` answer without asking the registry?"""
+        opts = self.options
+        if opts.offline or immutable:
             return True
-        if self.options.max_age is None:
+        if entry.url in self._ask_again:
             return False
-        age = (datetime.now(UTC) - entry.fetched_at).total_seconds()
-        return age < self.options.max_age
+        if opts.max_age is not None:
+            lifetime = opts.max_age
+        elif opts.honor_cache_control and entry.fresh_for:
+            lifetime = min(entry.fresh_for, opts.freshness_cap)
+        else:
+            return False
+        return (datetime.now(UTC) - entry.fetched_at).total_seconds() < lifetime
 
     async def get(
         self,
@@ -486,13 +412,45 @@ class RegistryClient:
         redacted base URL errors name. ``immutable`` URLs (content-addressed files) are served
         from the cache whenever cached. ``use_cache=False`` neither reads nor stores the cache
         (large downloads)."""
+
+        async def decoded(resp: Response) -> T:
+            return decode(resp)
+
+        return await self.get_async(
+            url,
+            registry=registry,
+            what=what,
+            decode=decoded,
+            accept=accept,
+            auth=auth,
+            allow_stale=allow_stale,
+            immutable=immutable,
+            max_body=max_body,
+            use_cache=use_cache,
+        )
+
+    async def get_async(
+        self,
+        url: str,
+        *,
+        registry: str,
+        what: str,
+        decode: Callable[[Response], Awaitable[T]],
+        accept: str | None = None,
+        auth: str | None = None,
+        allow_stale: bool = False,
+        immutable: bool = False,
+        max_body: int | None = None,
+        use_cache: bool = True,
+    ) -> tuple[Response, T]:
+        """``get`` with a coroutine ``decode`` (one that parses in a worker process)."""
         cached = self._entry(url) if use_cache else None
         if cached is not None and self._trusted(cached, immutable):
             if cached.status in (404, 410):
                 raise PackageNotFound(registry, what)
             resp = self._from_cache(cached)
             try:
-                return resp, decode(resp)
+                return resp, await decode(resp)
             except BadDocument as exc:
                 if self.options.offline:
                     raise RegistryUnavailable(
@@ -503,6 +461,8 @@ class RegistryClient:
             raise RegistryUnavailable(
                 registry, f"offline mode and no cached copy of {what} ({redact_url(url)})"
             )
+
+        from custody.registries import transport
 
         opts = self.options
         last_error = "no attempt made"
@@ -523,14 +483,14 @@ class RegistryClient:
                 status, resp_headers, body, final_url = await self._send(
                     url, headers, max_body or opts.max_body
                 )
-            except _TooLarge:
+            except transport.BodyTooLarge:
                 raise ResponseTooLarge(
                     registry,
                     f"response for {what} exceeds {(max_body or opts.max_body) // 2**20} MB "
                     f"({redact_url(url)})",
                 ) from None
-            except (httpx.TransportError, TimeoutError) as exc:
-                last_error = _describe(exc)
+            except transport.TRANSPORT_ERRORS as exc:
+                last_error = transport.describe(exc)
                 log.debug("GET %s failed: %s", redact_url(url), last_error)
                 continue
             now = datetime.now(UTC)
@@ -538,12 +498,12 @@ class RegistryClient:
                 refreshed = dataclasses.replace(cached, fetched_at=now)
                 resp = self._from_cache(refreshed, headers=resp_headers, final_url=final_url)
                 try:
-                    value = decode(resp)
+                    value = await decode(resp)
                 except BadDocument as exc:
                     last_error = f"cached copy unusable: {exc}"
                     cached = None
                     continue
-                self._refresh(url, now)
+                self._refresh(url, now, freshness_lifetime(resp_headers))
                 return resp, value
             if status in (404, 410):
                 if use_cache:  # remembered, so offline runs know it too
@@ -563,17 +523,21 @@ class RegistryClient:
                 raise RegistryUnavailable(
                     registry, f"HTTP {status} for {what} ({redact_url(url)}){hint}"
                 )
+            packed = body if "gzip" in resp_headers.get("content-encoding", "") else None
+            limit = max_body or opts.max_body
             resp = Response(
                 url=url,
                 final_url=final_url,
                 status=200,
-                body=body,
+                body=None if packed is not None else body,
                 fetched_at=now,
                 content_type=resp_headers.get("content-type"),
                 headers=resp_headers,
+                gzip_body=packed,
+                load_body=functools.partial(_inflated, packed, limit, url) if packed else None,
             )
             try:
-                value = decode(resp)
+                value = await decode(resp)
             except BadDocument as exc:
                 last_error = str(exc) or "undecodable response"
                 log.debug("GET %s: %s", redact_url(url), last_error)
@@ -583,11 +547,13 @@ class RegistryClient:
             self._pending[url] = CachedResponse(
                 url=url,
                 status=200,
-                body=body,
+                body=b"" if packed is not None else body,
+                gzip_body=packed,
                 fetched_at=now,
                 etag=resp_headers.get("etag"),
                 last_modified=resp_headers.get("last-modified"),
                 content_type=resp.content_type,
+                fresh_for=freshness_lifetime(resp_headers),
             )
             return resp, value
 
@@ -597,7 +563,7 @@ class RegistryClient:
                 raise PackageNotFound(registry, what)
             resp = self._from_cache(stale, stale=True)
             try:
-                value = decode(resp)
+                value = await decode(resp)
             except BadDocument:
                 pass
             else:
@@ -619,21 +585,18 @@ class RegistryClient:
     async def _send(
         self, url: str, headers: dict[str, str], limit: int
     ) -> tuple[int, Mapping[str, str], bytes, str]:
+        from custody.registries.transport import Transport
+
+        if self._transport is None:
+            opts = self.options
+            self._transport = Transport(
+                concurrency=opts.concurrency,
+                connect_timeout=opts.connect_timeout,
+                read_timeout=opts.read_timeout,
+                ca_files=opts.ca_files,
+                transport=self._custom_transport,
+            )
         async with self._semaphore:
             self.requests += 1
             async with asyncio.timeout(self.options.total_timeout):
-                async with self._client.stream("GET", url, headers=headers) as r:
-                    if r.status_code != 200:
-                        await _drain(r)
-                        return r.status_code, dict(r.headers), b"", str(r.url)
-                    declared = r.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > limit:
-                        raise _TooLarge
-                    chunks: list[bytes] = []
-                    total = 0
-                    async for chunk in r.aiter_bytes():
-                        total += len(chunk)
-                        if total > limit:
-                            raise _TooLarge
-                        chunks.append(chunk)
-                    return 200, dict(r.headers), b"".join(chunks), str(r.url)
+                return await self._transport.get(url, headers, limit)

@@ -12,8 +12,10 @@ import orjson
 from custody.errors import PackageNotFound
 from custody.model import Ecosystem, PackageHistory, Release
 from custody.registries.derived import decode_history, encode_history
+from custody.registries.gzipped import inflated_size
 from custody.registries.http import BadDocument, RegistryClient, Response
-from custody.registries.npm_packument import NPM_PARSER_VERSION, parse_packument
+from custody.registries.npm_packument import NPM_PARSER_VERSION, parse_packument_body
+from custody.registries.parsing import ParsePool
 from custody.registries.settings import NpmSettings
 from custody.registries.urls import redact_url
 
@@ -27,11 +29,17 @@ class NpmReader:
     ecosystem = Ecosystem.NPM
 
     def __init__(
-        self, settings: NpmSettings, client: RegistryClient, *, allow_stale: bool = False
+        self,
+        settings: NpmSettings,
+        client: RegistryClient,
+        *,
+        allow_stale: bool = False,
+        parser: ParsePool | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.allow_stale = allow_stale
+        self.parser = parser or ParsePool(workers=0)
         self.registry = redact_url(settings.registry)
 
     def packument_url(self, name: str) -> str:
@@ -45,28 +53,32 @@ class NpmReader:
         url = self.packument_url(name)
         registry = redact_url(self.settings.registry_for(name))
         auth = self.settings.auth_for(url)
-        reused = False
+        blob: bytes | None = None  # the msgpack form to cache; None: the cached one is reused
 
-        def decode(resp: Response) -> PackageHistory:
-            nonlocal reused
+        async def decode(resp: Response) -> PackageHistory:
+            nonlocal blob
             if resp.not_modified:
                 cached = decode_history(resp.derived, resp.derived_version, NPM_PARSER_VERSION)
                 if cached is not None:
-                    reused = True
+                    blob = None
                     return dataclasses.replace(cached, fetched_at=resp.fetched_at)
-            reused = False
-            try:
-                doc = orjson.loads(resp.body)
-            except orjson.JSONDecodeError as exc:
-                raise BadDocument(f"invalid packument for {name}: {exc}") from None
-            try:
-                return parse_packument(
-                    doc, name=name, registry=registry, fetched_at=resp.fetched_at
-                )
-            except BadDocument as exc:
-                raise BadDocument(f"invalid packument for {name}: {exc}") from None
+            packed = resp.gzip_body  # inflated by the worker, not on the event loop
+            size = inflated_size(packed) if packed is not None else len(resp.body)
+            if not self.parser.offloads(size):
+                parsed = parse_packument_body(resp.body, name, registry, resp.fetched_at)
+                blob = encode_history(parsed)
+                return parsed
+            sent = packed if packed is not None else resp.body
+            limit = self.client.options.max_body
+            blob = await self.parser.parse(
+                "npm-packument", sent, name, registry, resp.fetched_at, limit
+            )
+            history = decode_history(blob, NPM_PARSER_VERSION, NPM_PARSER_VERSION)
+            if history is None:
+                raise BadDocument(f"invalid packument for {name}: the parsed form does not decode")
+            return history
 
-        _resp, history = await self.client.get(
+        _resp, history = await self.client.get_async(
             url,
             registry=registry,
             what=name,
@@ -75,8 +87,8 @@ class NpmReader:
             auth=auth.header() if auth is not None else None,
             allow_stale=self.allow_stale,
         )
-        if not reused:
-            self.client.attach_derived(url, encode_history(history), NPM_PARSER_VERSION)
+        if blob is not None:
+            self.client.attach_derived(url, blob, NPM_PARSER_VERSION)
         return history
 
     async def enrich(self, history: PackageHistory, versions: Sequence[str]) -> PackageHistory:

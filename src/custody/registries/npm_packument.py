@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 import nodesemver
+import orjson
 
 from custody.model import (
     Artifact,
@@ -40,6 +41,7 @@ from custody.model import (
     Provenance,
     Release,
 )
+from custody.registries.derived import encode_history
 from custody.registries.http import BadDocument
 from custody.registries.ordering import order_releases
 from custody.registries.repo_urls import normalise_repository
@@ -218,6 +220,26 @@ def _release(
         git_head=_str(manifest.get("gitHead")),
         deprecated=_deprecated(manifest.get("deprecated")),
     )
+
+
+def parse_packument_body(
+    body: bytes, name: str, registry: str, fetched_at: datetime
+) -> PackageHistory:
+    """``parse_packument`` of a raw response body. Raises ``BadDocument`` naming the package."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadDocument(f"invalid packument for {name}: {exc}") from None
+    try:
+        return parse_packument(doc, name=name, registry=registry, fetched_at=fetched_at)
+    except BadDocument as exc:
+        raise BadDocument(f"invalid packument for {name}: {exc}") from None
+
+
+def parse_packument_blob(body: bytes, name: str, registry: str, fetched_at: datetime) -> bytes:
+    """``parse_packument_body`` msgpack-encoded (``derived.encode_history``): what a parser
+    worker process sends back (``parsing.ParsePool``)."""
+    return encode_history(parse_packument_body(body, name, registry, fetched_at))
 
 
 def parse_packument(doc: Any, *, name: str, registry: str, fetched_at: datetime) -> PackageHistory:

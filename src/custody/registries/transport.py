@@ -1,0 +1,227 @@
+"""The httpx side of ``RegistryClient``: the TLS context, the connection pools and the client
+itself. Kept apart so that a run answered entirely from the cache (``--offline``, fresh
+entries) never imports httpx or loads the system trust store: ``http.py`` imports this module
+on its first request."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import ssl
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "custody/0.1 (python-httpx)"
+
+
+def ssl_context(ca_files: tuple[str, ...]) -> ssl.SSLContext:
+    """The system trust store (like pip with truststore, or npm) plus configured CA bundles.
+
+    Loading the system store takes about 50 ms, and a run may open several clients (histories,
+    then artifacts): contexts are shared, and rebuilt when a CA bundle file changes."""
+    versions: list[tuple[str, tuple[int, int] | None]] = []
+    for path in ca_files:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            versions.append((path, None))
+        else:
+            versions.append((path, (stat.st_mtime_ns, stat.st_size)))
+    return _shared_ssl_context(tuple(versions))
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_ssl_context(
+    ca_files: tuple[tuple[str, tuple[int, int] | None], ...],
+) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    for path, _version in ca_files:
+        try:
+            context.load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("ignoring CA bundle %s: %s", path, exc)
+    return context
+
+
+def describe(exc: BaseException) -> str:
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return f"timed out ({name})"
+    text = str(exc)
+    return f"{name}: {text}" if text else name
+
+
+_KEEPALIVE_S = 30.0
+_POOL_SIZE = 2  # connections per httpcore pool (see SmallPools)
+
+
+class _Released(httpx.AsyncByteStream):
+    """A response body stream that calls ``release`` once, when it is closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release: Callable[[], None] | None = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        release, self._release = self._release, None
+        try:
+            await self._stream.aclose()
+        finally:
+            if release is not None:
+                release()
+
+
+class SmallPools(httpx.AsyncBaseTransport):
+    """The direct transport: ``concurrency`` connections in several httpcore pools of
+    ``_POOL_SIZE``, each request sent to the pool with the fewest requests in flight.
+
+    Whenever a request starts or ends, an httpcore pool looks at every one of its connections
+    (for each idle one a ``poll()`` and a rebuild of anyio's socket attributes, and an idle
+    count that is quadratic in the pool size). With one pool of 16 that bookkeeping is most of
+    the CPU a request costs: on loopback, 1,000 conditional GETs took about 2 s in one pool of
+    16 and 0.9 s in eight pools of 2 (benchmarks/check_speed.py). Our semaphore keeps at most
+    ``concurrency`` requests in flight, so the least busy pool always has a free connection."""
+
+    def __init__(self, concurrency: int, verify: ssl.SSLContext) -> None:
+        count = -(-concurrency // _POOL_SIZE)
+        sizes = [concurrency // count + (i < concurrency % count) for i in range(count)]
+        self._pools = [
+            httpx.AsyncHTTPTransport(
+                verify=verify,
+                http1=True,
+                http2=False,
+                limits=httpx.Limits(
+                    max_connections=size,
+                    max_keepalive_connections=size,
+                    keepalive_expiry=_KEEPALIVE_S,
+                ),
+            )
+            for size in sizes
+        ]
+        self._in_flight = [0] * count
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        index = min(range(len(self._pools)), key=self._in_flight.__getitem__)
+        self._in_flight[index] += 1
+        try:
+            response = await self._pools[index].handle_async_request(request)
+        except BaseException:
+            self._in_flight[index] -= 1
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _Released(response.stream, lambda: self._release(index))
+        return response
+
+    def _release(self, index: int) -> None:
+        self._in_flight[index] -= 1
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+
+_DRAIN_LIMIT = 64 * 1024
+
+
+async def drain(response: httpx.Response) -> None:
+    """Read the body of an answer we do not use (a 304, an error page), up to a small limit:
+    httpcore closes a connection whose response was not read to the end, and without this every
+    revalidation (304) would pay for a new connection."""
+    seen = 0
+    async for chunk in response.aiter_raw():
+        seen += len(chunk)
+        if seen > _DRAIN_LIMIT:
+            break
+
+
+class BodyTooLarge(Exception):
+    """The answer is larger than the caller's limit."""
+
+
+class UnexpectedEncoding(httpx.DecodingError):
+    """A ``Content-Encoding`` other than the ``gzip`` Custody asked for (retried, like a
+    garbled answer)."""
+
+
+_ACCEPT_GZIP = {"Accept-Encoding": "gzip"}
+
+
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    httpx.TransportError,
+    UnexpectedEncoding,
+    TimeoutError,
+)
+
+
+class Transport:
+    """One ``httpx.AsyncClient`` with the timeouts, limits and pools of ``RegistryClient``."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int,
+        connect_timeout: float,
+        read_timeout: float,
+        ca_files: tuple[str, ...],
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        verify = ssl_context(ca_files)
+        limits = httpx.Limits(
+            max_connections=concurrency,
+            max_keepalive_connections=concurrency,
+            keepalive_expiry=_KEEPALIVE_S,
+        )
+        self._client = httpx.AsyncClient(
+            http1=True,
+            http2=False,
+            follow_redirects=True,
+            max_redirects=10,
+            timeout=httpx.Timeout(
+                connect=connect_timeout,
+                read=read_timeout,
+                write=read_timeout,
+                pool=read_timeout,
+            ),
+            limits=limits,  # for proxy transports (HTTPS_PROXY); direct requests use the pools
+            headers={"User-Agent": USER_AGENT},
+            transport=transport if transport is not None else SmallPools(concurrency, verify),
+            verify=verify,
+            trust_env=True,  # HTTPS_PROXY / NO_PROXY as every other client honours them
+        )
+
+    async def get(
+        self, url: str, headers: dict[str, str], limit: int
+    ) -> tuple[int, dict[str, str], bytes, str]:
+        """GET ``url``: (status, headers, body, final URL). Only ``gzip`` is asked for and the
+        body comes back as sent: still gzip-compressed when its ``content-encoding`` header
+        says so (``gzipped.py``). The body is read only for a 200 (``BodyTooLarge`` beyond
+        ``limit`` bytes as sent); other answers are drained."""
+        async with self._client.stream("GET", url, headers={**headers, **_ACCEPT_GZIP}) as r:
+            if r.status_code != 200:
+                await drain(r)
+                return r.status_code, dict(r.headers), b"", str(r.url)
+            encoding = r.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("gzip", "identity", ""):
+                raise UnexpectedEncoding(f"answered with Content-Encoding {encoding!r}")
+            declared = r.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise BodyTooLarge
+            chunks: list[bytes] = []
+            total = 0
+            async for chunk in r.aiter_raw():
+                total += len(chunk)
+                if total > limit:
+                    raise BodyTooLarge
+                chunks.append(chunk)
+            return 200, dict(r.headers), b"".join(chunks), str(r.url)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,42 @@
+"""What a check costs before it does anything: the modules only some runs need are imported
+when those runs need them (a warm check answered from the cache sends no request, verifies no
+certificate, edits no trust file, compares no source tree and uses no PostgreSQL)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+LAZY = (
+    "httpx",  # only when a request is sent
+    "cryptography",  # only when a certificate is read
+    "sigstore",
+    "tomlkit",  # only when the trust file is edited
+    "pathspec",  # only when an artifact is compared with its source
+    "sqlalchemy.dialects.postgresql",  # only on PostgreSQL
+)
+
+
+def test_the_check_path_imports_none_of_the_lazy_modules() -> None:
+    probe = (
+        "import sys, custody.cli, custody.engine; "
+        f"print(','.join(m for m in {LAZY!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == ""
+
+
+def test_running_the_package_module_needs_the_main_guard() -> None:
+    """Parser workers and any other spawned Python import ``custody.__main__`` only by name;
+    importing it must not run the CLI."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import custody.__main__"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout == "" and done.stderr == ""
