@@ -228,12 +228,12 @@ def record_observations(
         if h.organization:
             rows.append(("organization", h.organization, None))
         facts[(h.ecosystem, h.name)] = rows
-    if facts:
-        ledger.observe(seen_at, facts)
-    out: dict[PackageId, list[Observation]] = {}
+    out: dict[PackageId, list[Observation]] = ledger.observe(seen_at, facts) if facts else {}
     for eco, names in by_eco.items():
-        for name, obs in ledger.observations(eco, names).items():
-            out[(eco, name)] = obs
+        unseen = [name for name in names if (eco, name) not in out]
+        if unseen:
+            for name, obs in ledger.observations(eco, unseen).items():
+                out[(eco, name)] = obs
     return out
 
 

@@ -107,3 +107,20 @@ def test_naive_time_is_refused(ledger: Ledger) -> None:
 def test_empty_inputs(ledger: Ledger) -> None:
     ledger.observe(T1, {})
     assert ledger.observations(PYPI, []) == {}
+
+
+def test_observe_returns_what_a_later_read_would(ledger: Ledger) -> None:
+    """``observe`` hands back the observations of the packages it was given (a check needs
+    them next), exactly as reading them back would, through every kind of change."""
+    looks = [
+        (T1, {(PYPI, "a"): [ALICE, BOB, ORG], (PYPI, "b"): [CAROL]}),
+        (T2, {(PYPI, "a"): [ALICE, ORG]}),
+        (T1, {(PYPI, "a"): [CAROL]}),  # older than what the ledger holds: ignored
+        (T3, {(PYPI, "a"): [ALICE, BOB, ("owner", "pypi:user/alice", "Maintainer")]}),
+        (T3, {(PYPI, "b"): []}),
+    ]
+    for when, facts in looks:
+        returned = ledger.observe(when, facts)
+        assert set(returned) == set(facts)
+        for (eco, package), got in returned.items():
+            assert got == ledger.observations(eco, [package])[package], (when, package)

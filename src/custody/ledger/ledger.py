@@ -102,9 +102,9 @@ class Ledger:
 
     def observe(
         self, seen_at: datetime, facts: Mapping[tuple[Ecosystem, str], Iterable[Fact]]
-    ) -> None:
+    ) -> dict[tuple[Ecosystem, str], list[Observation]]:
         """See ``custody.ledger.observations.observe``."""
-        observations.observe(self._db, seen_at, facts)
+        return observations.observe(self._db, seen_at, facts)
 
     def observations(
         self, ecosystem: Ecosystem, packages: Sequence[str]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -44,8 +45,9 @@ def observe(
     db: Database,
     seen_at: datetime,
     facts: Mapping[tuple[Ecosystem, str], Iterable[Fact]],
-) -> None:
-    """Record what a look at the registry showed at ``seen_at``.
+) -> dict[tuple[Ecosystem, str], list[Observation]]:
+    """Record what a look at the registry showed at ``seen_at``; return every observation of
+    the packages given, as ``observations_for`` would read them back afterwards.
 
     For each package given: new facts open an interval, facts still there extend theirs, facts
     no longer there are closed (``gone_since = seen_at``). An empty iterable means the package
@@ -57,8 +59,9 @@ def observe(
         (Ecosystem(eco), package): {(f, s, r) for f, s, r in current}
         for (eco, package), current in facts.items()
     }
+    result: dict[tuple[Ecosystem, str], list[Observation]] = {}
     if not wanted:
-        return
+        return result
     with db.write() as conn:
         db.lock(conn, "observations")
         known = _rows(conn, wanted)
@@ -66,40 +69,47 @@ def observe(
         extend: list[int] = []
         close: list[int] = []
         for key, current in wanted.items():
-            rows = known.get(key, [])
+            rows = sorted(known.get(key, []), key=lambda r: (r.first_seen, r.id))
+            eco, package = key
             latest = max((r.gone_since or r.last_seen for r in rows), default=None)
             if latest is not None and when < latest:
+                result[key] = [_observation(eco, r) for r in rows]
                 continue
+            seen: list[Observation] = []
             still: set[Fact] = set()
             for r in rows:
-                if r.gone_since is not None:
-                    continue
+                obs = _observation(eco, r)
                 fact = (r.fact, r.subject, r.role)
-                if fact in current:
+                if r.gone_since is None and fact in current:
                     extend.append(r.id)
                     still.add(fact)
-                else:
+                    obs = replace(obs, last_seen=when)
+                elif r.gone_since is None:
                     close.append(r.id)
-            eco, package = key
-            inserts.extend(
-                {
-                    "ecosystem": eco.value,
-                    "package": package,
-                    "fact": f,
-                    "subject": s,
-                    "role": r,
-                    "first_seen": when,
-                    "last_seen": when,
-                    "gone_since": None,
-                }
-                for f, s, r in sorted(current - still, key=_sort_key)
-            )
+                    obs = replace(obs, gone_since=when)
+                seen.append(obs)
+            for fact_name, subject, role in sorted(current - still, key=_sort_key):
+                inserts.append(
+                    {
+                        "ecosystem": eco.value,
+                        "package": package,
+                        "fact": fact_name,
+                        "subject": subject,
+                        "role": role,
+                        "first_seen": when,
+                        "last_seen": when,
+                        "gone_since": None,
+                    }
+                )
+                seen.append(Observation(eco, package, fact_name, subject, role, when, when))
+            result[key] = seen
         for ids in chunked(extend):
             conn.execute(update(_t).where(_t.c.id.in_(ids)).values(last_seen=when))
         for ids in chunked(close):
             conn.execute(update(_t).where(_t.c.id.in_(ids)).values(gone_since=when))
         if inserts:
             conn.execute(_t.insert(), inserts)
+    return result
 
 
 def observations_for(
@@ -115,19 +125,21 @@ def observations_for(
         grouped = _rows(conn, ((eco, p) for p in result))
     rows = [r for group in grouped.values() for r in group]
     for r in sorted(rows, key=lambda r: (r.first_seen, r.id)):
-        result[r.package].append(
-            Observation(
-                ecosystem=eco,
-                package=r.package,
-                fact=r.fact,
-                subject=r.subject,
-                role=r.role,
-                first_seen=r.first_seen,
-                last_seen=r.last_seen,
-                gone_since=r.gone_since,
-            )
-        )
+        result[r.package].append(_observation(eco, r))
     return result
+
+
+def _observation(eco: Ecosystem, r: _Row) -> Observation:
+    return Observation(
+        ecosystem=eco,
+        package=r.package,
+        fact=r.fact,
+        subject=r.subject,
+        role=r.role,
+        first_seen=r.first_seen,
+        last_seen=r.last_seen,
+        gone_since=r.gone_since,
+    )
 
 
 def _sort_key(fact: Fact) -> tuple[str, str, str]:
