@@ -12,8 +12,9 @@ Builds, under ``benchmarks/.work/check_speed/`` (gitignored, rebuilt every run):
 
 Then measures, each as its own process (wall time; CPU time and peak RSS of that process
 alone, from ``os.wait4``): Python start-up, the bare download floors (``_download.py``),
-``custody init``, and ``custody check`` cold, warm (revalidation: 304s) and warm with
-``--max-age 3600`` (no requests), on SQLite and, with ``--postgres``, on PostgreSQL. See
+``custody init``, and ``custody check`` cold, warm (every packument still fresh by the
+registry's ``Cache-Control: max-age=300``: no requests) and warm with ``--max-age 0`` (every
+packument revalidated: 304s), on SQLite and, with ``--postgres``, on PostgreSQL. See
 ``benchmarks/README.md``. Loopback only; the registry is stopped (with its process group) on
 every exit."""
 
@@ -351,7 +352,8 @@ class Bench:
         return step
 
     def checks(self, backend: str, database: Callable[[int], str]) -> None:
-        """Cold (a fresh database each time), then warm and --max-age on the last one."""
+        """Cold (a fresh database each time), then warm (fresh: no requests) and warm with
+        --max-age 0 (revalidated: 304s) on the last one."""
         self.custody(f"check cold ({backend})", "check", database)
         last = self.args.repeat - 1
 
@@ -359,7 +361,7 @@ class Bench:
             return database(last)
 
         self.custody(f"check warm ({backend})", "check", warm)
-        self.custody(f"check warm --max-age 3600 ({backend})", "check", warm, "--max-age", "3600")
+        self.custody(f"check warm --max-age 0 ({backend})", "check", warm, "--max-age", "0")
 
 
 def run(args: argparse.Namespace) -> list[Step]:
@@ -425,14 +427,21 @@ def print_table(steps: Sequence[Step], packages: int) -> None:
         )
     by_label = {s.label: s for s in steps}
     cold, warm = by_label.get("check cold (sqlite)"), by_label.get("check warm (sqlite)")
-    lean = by_label.get("check warm --max-age 3600 (sqlite)")
+    revalidated = by_label.get("check warm --max-age 0 (sqlite)")
     print()
     if floor is not None:
         print(f"floor: {floor.label} ({floor.seconds:.2f} s), the faster of the two downloads")
-    for what, step in (("warm check (304s)", warm), ("warm check --max-age", lean)):
-        if step is not None:
-            verdict = "met" if step.seconds < 1.0 else "NOT met"
-            print(f"target {what} < 1 s: {step.seconds:.2f} s, {verdict}")
+    if warm is not None:
+        verdict = "met" if warm.seconds < 1.0 else "NOT met"
+        print(f"target warm check < 1 s: {warm.seconds:.2f} s, {verdict} (fresh: no requests)")
+    bare = [s for s in steps if s.label.startswith("revalidate") and s.exit_code == 0]
+    if revalidated is not None and bare:
+        floor304 = min(bare, key=lambda s: s.seconds)
+        print(
+            f"warm check revalidating every packument (--max-age 0): {revalidated.seconds:.2f} s,"
+            f" {revalidated.seconds / floor304.seconds:.2f} x the bare revalidation"
+            f" ({floor304.seconds:.2f} s)"
+        )
     if cold is not None and floor is not None:
         ratio = cold.seconds / floor.seconds
         verdict = "met" if ratio <= 1.5 else "NOT met"

@@ -152,11 +152,13 @@ async def verify_histories(
         if not isinstance(reader, NpmReader | PypiReader) or not wanted:
             continue
         releases = [r for r in history.releases if r.version in wanted]
-        jobs[pid] = asyncio.ensure_future(check_releases(reader, releases, online=online))
+        if any(needs_verification(r) for r in releases):
+            jobs[pid] = asyncio.ensure_future(check_releases(reader, releases, online=online))
     results = await asyncio.gather(*jobs.values())
     out = dict(histories)
     checks: dict[str, ProvenanceCheck] = {}
     for pid, found in zip(jobs, results, strict=True):
         checks.update(found)
-        out[pid] = apply_checks(histories[pid], found)
+        if found:
+            out[pid] = apply_checks(histories[pid], found)
     return out, checks
