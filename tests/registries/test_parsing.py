@@ -125,3 +125,13 @@ def test_the_worker_stops_when_its_input_ends() -> None:
     )
     assert done.returncode == 0
     assert done.stdout == b""
+
+
+def test_the_number_of_workers_can_be_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUSTODY_PARSE_WORKERS", "0")
+    assert ParsePool().workers == 0
+    monkeypatch.setenv("CUSTODY_PARSE_WORKERS", "3")
+    assert ParsePool().workers == 3
+    monkeypatch.setenv("CUSTODY_PARSE_WORKERS", "many")  # not a number: the default
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert ParsePool().workers == 1

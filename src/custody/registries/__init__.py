@@ -13,7 +13,9 @@ shared HTTP client."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+import gc
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -162,10 +164,25 @@ async def fetch_histories(
 
     tasks = [asyncio.create_task(worker()) for _ in range(min(limit, total))]
     try:
-        await asyncio.gather(*tasks)
+        with collector_paused():
+            await asyncio.gather(*tasks)
     except BaseException:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     return histories, missing
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Fetching builds about a million objects that live for the whole run (every release of
+    every package); the cyclic garbage collector would walk them again and again while they are
+    made, a third of the time it takes to decode cached histories. It runs again afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

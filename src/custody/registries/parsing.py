@@ -40,8 +40,15 @@ _encoder = msgspec.msgpack.Encoder()
 _answer = msgspec.msgpack.Decoder(type=tuple[bool, bytes])
 
 
+WORKERS_ENV = "CUSTODY_PARSE_WORKERS"
+
+
 def default_workers() -> int:
-    """One core stays with the event loop (downloading, TLS, the ledger); 0 on one core."""
+    """``CUSTODY_PARSE_WORKERS`` if set (0: parse in-process), else one per core but one (that
+    one stays with the event loop: downloading, TLS, the ledger), at most ``MAX_WORKERS``."""
+    configured = os.environ.get(WORKERS_ENV, "").strip()
+    if configured.isdigit():
+        return min(int(configured), 64)
     return max(0, min(MAX_WORKERS, (os.cpu_count() or 1) - 1))
 
 

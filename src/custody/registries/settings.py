@@ -61,6 +61,8 @@ class NpmSettings:
     def auth_for(self, url: str) -> Auth | None:
         """Credentials for a request URL: the longest configured ``//host/path/`` prefix, the way
         npm walks up a registry path. Never crosses hosts."""
+        if not self.auth:
+            return None
         key = nerf_dart(url)
         while True:
             found = self.auth.get(key)
