@@ -8,7 +8,8 @@ starting Python)::
 ``get`` downloads and JSON-parses (orjson) every document; ``revalidate`` sends each document's
 ``If-None-Match`` (ETags read from the benchmark registry first, untimed) and expects 304s.
 ``one``: httpx's default transport, one connection pool of CONCURRENCY connections; ``small``:
-the transport custody's client uses (several small pools, see ``custody.registries.http``).
+the transport custody's client uses (several small pools, see
+``custody.registries.transport``).
 Prints one JSON line: ``{"seconds": <time spent fetching>, "requests": n, "bytes": n}``."""
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ def packument_url(registry: str, name: str) -> str:
 def transport(kind: str, concurrency: int) -> httpx.AsyncBaseTransport | None:
     if kind == "one":
         return None
-    from custody.registries.http import _SmallPools
+    from custody.registries.transport import SmallPools
 
-    return _SmallPools(concurrency, ssl.create_default_context())
+    return SmallPools(concurrency, ssl.create_default_context())
 
 
 async def run(
