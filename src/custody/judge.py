@@ -49,8 +49,9 @@ from custody.signals import (
     TreeView,
     TrustedSet,
 )
-from custody.signals.base import package_id
+from custody.signals.base import evolve, package_id
 from custody.trust import TrustFile
+from custody.trust.model import first_trusting
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +78,32 @@ def find_release(history: PackageHistory, version: str) -> Release | None:
     return None
 
 
+def _locate(history: PackageHistory, version: str) -> tuple[Release | None, list[Release]]:
+    """``find_release(history, version)`` and the releases before it
+    (``history.predecessors``) in one pass: judging needs both, and each is a scan of the
+    history."""
+    before: list[Release] = []
+    for r in history.releases:
+        if r.version == version:
+            return r, before
+        if not r.unpublished:
+            before.append(r)
+    found = find_release(history, version)  # PyPI: another spelling (1.0 is 1.0.0)
+    return found, history.predecessors(found.version) if found is not None else []
+
+
 def choose_baseline(
-    history: PackageHistory, candidate: Release | None, trusted: TrustedSet
+    history: PackageHistory,
+    candidate: Release | None,
+    trusted: TrustedSet,
+    predecessors: Sequence[Release] | None = None,
 ) -> Release | None:
     """The release the candidate is judged against: the newest earlier release whose custody is
-    trusted, else the newest earlier release."""
+    trusted, else the newest earlier release. ``predecessors`` are the candidate's, when the
+    caller has them already."""
     if candidate is None:
         return None
-    preds = history.predecessors(candidate.version)
+    preds = history.predecessors(candidate.version) if predecessors is None else predecessors
     for r in reversed(preds):
         if trusted.trusts_release(r):
             return r
@@ -94,11 +113,18 @@ def choose_baseline(
 def trusted_set(
     trust: TrustFile, package_key: str, implicit: Iterable[Custodian] = ()
 ) -> TrustedSet:
+    entries = trust.entries_for(package_key)  # once, not at every question
+
     def matcher(custodian: Custodian, at: datetime | None, workflow: str | None) -> str | None:
-        entry = trust.trusting(package_key, custodian, at, workflow=workflow)
+        entry = first_trusting(entries, custodian, at, workflow=workflow)
         return entry.custodian if entry is not None else None
 
-    return TrustedSet(matcher, frozenset(c.id for c in implicit))
+    return TrustedSet(matcher, frozenset([c.id for c in implicit]))
+
+
+def _finding_order(f: Finding) -> tuple[int, str]:
+    """Most severe first, then by rule."""
+    return (-f.severity.rank, f.rule)
 
 
 def decide(
@@ -110,11 +136,12 @@ def decide(
     locations: tuple[SourceLocation, ...] = (),
 ) -> Decision:
     action = Action.ALLOW
-    if any(f.rule in BLOCKING_RULES for f in findings):
-        action = Action.BLOCK
-    elif any(holds(tier, f.rule, f.severity) for f in findings):
-        action = Action.HOLD
-    approval = trust.approval(dep.package_key, dep.version)
+    if findings:
+        if any(f.rule in BLOCKING_RULES for f in findings):
+            action = Action.BLOCK
+        elif any(holds(tier, f.rule, f.severity) for f in findings):
+            action = Action.HOLD
+    approval = trust.approval(dep.package_key, dep.version) if trust.approved else None
     approved_by = None
     if approval is not None and action is not Action.BLOCK:
         action, approved_by = Action.ALLOW, approval.by
@@ -124,7 +151,7 @@ def decide(
         version=dep.version,
         from_version=from_version,
         action=action,
-        findings=tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.rule))),
+        findings=tuple(sorted(findings, key=_finding_order)),
         tier=tier.name,
         locations=locations,
         approved_by=approved_by,
@@ -142,9 +169,18 @@ def merge_locked(
     out = {}
     for key, group in groups.items():
         first = group[0]
-        paths = tuple(dict.fromkeys(p for d in group for p in d.paths))
-        merged = replace(first, direct=any(d.direct for d in group), paths=paths)
-        locations = tuple(dict.fromkeys(d.location for d in group if d.location))
+        if len(group) == 1:  # the usual case: one lockfile entry, nothing to merge
+            paths, direct = tuple(dict.fromkeys(first.paths)), first.direct
+            locations: tuple[SourceLocation, ...] = (first.location,) if first.location else ()
+        else:
+            paths = tuple(dict.fromkeys(p for d in group for p in d.paths))
+            direct = any(d.direct for d in group)
+            locations = tuple(dict.fromkeys(d.location for d in group if d.location))
+        merged = (
+            first
+            if direct == first.direct and paths == first.paths
+            else replace(first, direct=direct, paths=paths)
+        )
         out[key] = (merged, locations)
     return out
 
@@ -165,6 +201,7 @@ def judge_release(
     tree: TreeView | None = None,
     known: bool | None = None,
     provenance_check: ProvenanceCheck | None = None,
+    located: tuple[Release | None, Sequence[Release]] | None = None,
 ) -> Judged:
     """Judge one locked release. ``implicit`` custodians are trusted besides the trust file
     (the release a diff replaces, or earlier publishers under trust-on-first-use). ``known``
@@ -172,18 +209,20 @@ def judge_release(
     when the registry hides who published the release it replaces).
     ``known_bad`` are the OSV records naming the package, ``publishes`` the candidate
     publisher's publishes around its publish time (from the ledger), ``tree`` the scanned tree
-    for the ``deps.*`` signals (None: the release is judged alone)."""
+    for the ``deps.*`` signals (None: the release is judged alone). ``located`` is the locked
+    release in ``history`` and the releases before it, when the caller found them already
+    (``judge_all`` does)."""
     key = dep.package_key
     in_trust_file = trust.knows(key)
-    candidate = find_release(history, dep.version)
+    candidate, preds = located if located is not None else _locate(history, dep.version)
     implicit_ids = list(implicit)
     known_package = in_trust_file or bool(implicit_ids)
     if not in_trust_file and candidate:
         # A package the trust file does not know is judged against its own earlier releases;
         # whether it may enter at all is deps.new-package's question.
-        implicit_ids += [c for r in history.predecessors(candidate.version) for c in r.identities]
+        implicit_ids += [c for r in preds for c in r.identities]
     trusted = trusted_set(trust, key, implicit_ids)
-    baseline = choose_baseline(history, candidate, trusted)
+    baseline = choose_baseline(history, candidate, trusted, preds)
     ctx = SignalContext(
         dependency=dep,
         history=history,
@@ -198,6 +237,7 @@ def judge_release(
         known_bad=tuple(known_bad),
         publishes=tuple(publishes),
         provenance_check=provenance_check,
+        preceding=preds,
     )
     findings = [f for signal in signals for f in signal(ctx)]
     tier = tier_for(trust.policy, fan_in)
@@ -213,17 +253,20 @@ def build_tree(
     An entry is ``held`` when its first-pass decision is not ``allow`` (approvals count: an
     approved release was reviewed)."""
     new = is_new or (lambda ctx: not ctx.known_package)
-    return TreeView.build(
-        TreeEntry(
-            dependency=j.context.dependency,
-            history=j.context.history,
-            candidate=j.context.candidate,
-            new=new(j.context),
-            findings=j.decision.findings,
-            held=j.decision.action is not Action.ALLOW,
+    entries = []
+    for j in first:
+        ctx, decision = j.context, j.decision
+        entries.append(
+            TreeEntry(
+                dependency=ctx.dependency,
+                history=ctx.history,
+                candidate=ctx.candidate,
+                new=new(ctx),
+                findings=decision.findings,
+                held=decision.action is not Action.ALLOW,
+            )
         )
-        for j in first
-    )
+    return TreeView.build(entries)
 
 
 def judge_tree(
@@ -239,7 +282,7 @@ def judge_tree(
     tree = build_tree(first, is_new)
     out = []
     for j in first:
-        ctx = replace(j.context, tree=tree)
+        ctx = evolve(j.context, tree=tree)
         extra = [f for signal in signals for f in signal(ctx)]
         if not extra:
             out.append(Judged(j.decision, ctx, j.tier))
@@ -298,7 +341,8 @@ def judge_all(
     first = []
     for dep, locations in merge_locked(deps).values():
         history = histories[(dep.ecosystem, dep.name)].as_of(as_of)
-        candidate = find_release(history, dep.version)
+        located = _locate(history, dep.version)
+        candidate = located[0]
         publisher = candidate.publisher.id if candidate and candidate.publisher else None
         first.append(
             judge_release(
@@ -312,7 +356,8 @@ def judge_all(
                 signals=RELEASE_SIGNALS,
                 known_bad=known_bad.get(package_id(dep.ecosystem, dep.name), ()),
                 publishes=publishes.get(publisher, ()) if publisher else (),
-                provenance_check=checks.get(candidate.key) if candidate else None,
+                provenance_check=checks.get(candidate.key) if candidate and checks else None,
+                located=located,
             )
         )
     return judge_tree(first, trust)

@@ -46,11 +46,13 @@ BLOCKING_RULES = frozenset({"known.malicious", "provenance.invalid"})
 
 
 def tier_for(policy: Policy, fan_in: int) -> Tier:
-    """The tier a package with this fan-in falls in (the highest threshold it reaches)."""
-    for tier in sorted(policy.tiers, key=lambda t: t.min_fan_in, reverse=True):
-        if fan_in >= tier.min_fan_in:
-            return tier
-    return Tier("default")
+    """The tier a package with this fan-in falls in (the highest threshold it reaches; the
+    first listed of tiers with the same threshold)."""
+    found: Tier | None = None
+    for tier in policy.tiers:
+        if fan_in >= tier.min_fan_in and (found is None or tier.min_fan_in > found.min_fan_in):
+            found = tier
+    return found if found is not None else Tier("default")
 
 
 def holds(tier: Tier, finding_rule: str, severity: Severity) -> bool:

@@ -114,9 +114,11 @@ def bump(ecosystem: Ecosystem, base: str, to: str) -> Bump | None:
     return Bump(kind, b.prerelease, order is not None and order < 0)
 
 
+@lru_cache(maxsize=16384)
 def satisfies(ecosystem: Ecosystem, version: str, spec: str) -> bool | None:
     """Does ``version`` satisfy a declared range (npm range, PEP 440 specifier set)? None when
-    either does not parse (URLs, git specs, tags)."""
+    either does not parse (URLs, git specs, tags). Cached: parsing a range costs more than
+    checking it, and a tree asks about the same few ranges many times."""
     if ecosystem is Ecosystem.PYPI:
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 

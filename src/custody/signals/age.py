@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from custody.model import Finding, Severity
 from custody.signals.base import SignalContext
 
+_NONE = timedelta(0)
+
 
 def _iso(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
@@ -33,10 +35,10 @@ def too_new(ctx: SignalContext) -> list[Finding]:
     someone approves it."""
     cooldown = ctx.policy.cooldown
     cand = ctx.candidate
-    if cooldown <= timedelta(0) or cand is None or cand.unpublished or cand.published_at is None:
+    if cooldown <= _NONE or cand is None or cand.unpublished or cand.published_at is None:
         return []
     age = ctx.now - cand.published_at
-    if age >= cooldown or age < timedelta(0):
+    if age >= cooldown or age < _NONE:
         return []
     ready = cand.published_at + cooldown
     return [

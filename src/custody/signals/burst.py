@@ -110,8 +110,10 @@ def publish_burst(ctx: SignalContext) -> list[Finding]:
         return []  # the "publisher" is a shared CI identity, not an account
     who = cand.publisher.id
     at = cand.published_at
-    own = PublishEvent(ctx.dependency.ecosystem, cand.name, cand.version, who, at)
     events = [e for e in ctx.publishes if e.publisher_id == who and e.published_at <= ctx.now]
+    if len(events) + 1 < BURST_PACKAGES:
+        return []  # too few publishes for a burst, whatever their packages (the usual case)
+    own = PublishEvent(ctx.dependency.ecosystem, cand.name, cand.version, who, at)
     if not any(e[:3] == own[:3] for e in events):
         events.append(own)
     start, burst = _widest(events, at)

@@ -7,7 +7,7 @@ added days before a patch release that also replaced every earlier maintainer is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from custody.model import Custodian, Finding, Release, Severity
@@ -39,6 +39,25 @@ def _first_listed(releases: Sequence[Release], custodian: Custodian) -> Release 
         if r.maintainers and custodian in r.maintainers:
             return r
     return None
+
+
+def _first_listings(
+    releases: Sequence[Release], custodians: Iterable[Custodian]
+) -> dict[Custodian, Release]:
+    """``_first_listed`` for several custodians in one pass: the earliest release naming each
+    of them (those never named are left out). Intersecting the sets uses the hashes they
+    store, where a membership test per custodian and release would hash it every time."""
+    wanted = set(custodians)
+    found: dict[Custodian, Release] = {}
+    for r in releases:
+        if not wanted:
+            break
+        if r.maintainers:
+            named = wanted & r.maintainers
+            for c in named:
+                found[c] = r
+            wanted -= named
+    return found
 
 
 def _same_source(a: Release | None, b: Release | None) -> bool:
@@ -185,17 +204,19 @@ def new_maintainer(ctx: SignalContext) -> list[Finding]:
     findings: list[Finding] = []
     base = ctx.baseline
     if cand.maintainers is not None and base is not None and base.maintainers is not None:
-        added = sorted(
-            (
-                c
-                for c in cand.maintainers - base.maintainers
-                if not ctx.trusted.trusts(c, cand.published_at)
-            ),
-            key=lambda c: c.id,
+        newly_listed = cand.maintainers - base.maintainers
+        added = (
+            sorted(
+                (c for c in newly_listed if not ctx.trusted.trusts(c, cand.published_at)),
+                key=lambda c: c.id,
+            )
+            if newly_listed  # usually nobody: skip the sorting
+            else []
         )
-        removed = sorted(c.id for c in base.maintainers - cand.maintainers)
+        removed = sorted(c.id for c in base.maintainers - cand.maintainers) if added else []
+        first_listed = _first_listings([*ctx.predecessors, cand], added) if added else {}
         for c in added:
-            listed = _first_listed([*ctx.predecessors, cand], c)
+            listed = first_listed.get(c)
             severity = Severity.LOW
             why = []
             gap = (
@@ -232,9 +253,10 @@ def _observed_new_owners(ctx: SignalContext) -> list[Finding]:
     """Owners that appeared between two of Custody's looks at the package (registries that show
     only today's owners). An owner present at Custody's first look is not new."""
     cand = ctx.candidate
-    owners = [o for o in ctx.observations if o.fact == "owner" and o.first_seen <= ctx.now]
-    if cand is None or not owners:
-        return []
+    now = ctx.now
+    owners = [o for o in ctx.observations if o.fact == "owner" and o.first_seen <= now]
+    if cand is None or len(owners) < 2:
+        return []  # a single owner was there at the first look
     first_look = min(o.first_seen for o in owners)
     findings = []
     for o in owners:
@@ -275,8 +297,10 @@ def provenance_downgrade(ctx: SignalContext) -> list[Finding]:
     """``custody.provenance-downgrade``: the release before it carried provenance or trusted
     publishing and this one does not (the pattern of a stolen token publishing by hand)."""
     cand = ctx.candidate
+    if cand is None or cand.provenance is not None:
+        return []
     preds = ctx.predecessors
-    if cand is None or cand.provenance is not None or not preds:
+    if not preds:
         return []
     previous = ctx.baseline or preds[-1]
     if previous.provenance is None:

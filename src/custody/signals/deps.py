@@ -67,10 +67,11 @@ def _declared(release: Release | None) -> dict[str, DeclaredDependency] | None:
 def _compared(ctx: SignalContext) -> Release | None:
     """What the candidate's dependencies are compared with: the trusted baseline when its
     dependencies are known, else the release just before the candidate."""
-    if _declared(ctx.baseline) is not None:
-        return ctx.baseline
+    base = ctx.baseline
+    if base is not None and base.dependencies is not None:
+        return base
     preds = ctx.predecessors
-    return preds[-1] if preds and _declared(preds[-1]) is not None else None
+    return preds[-1] if preds and preds[-1].dependencies is not None else None
 
 
 def _entries_for(ctx: SignalContext, dep: DeclaredDependency) -> tuple[TreeEntry, ...]:
@@ -164,10 +165,12 @@ def added_in_patch(ctx: SignalContext) -> list[Finding]:
     here, or only for an extra. One finding per release; the strongest
     new dependency decides."""
     cand = ctx.candidate
+    if cand is None or not cand.dependencies:
+        return []  # declares nothing (or unknown): adds nothing
     now_deps = _declared(cand)
     compared = _compared(ctx)
     before = _declared(compared)
-    if cand is None or now_deps is None or compared is None or before is None:
+    if now_deps is None or compared is None or before is None or now_deps.keys() <= before.keys():
         return []
     added = [d for name, d in sorted(now_deps.items()) if name not in before]
     if not added:

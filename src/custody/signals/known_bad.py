@@ -88,6 +88,8 @@ def _all_versions(
 
 def malicious(ctx: SignalContext) -> list[Finding]:
     """``known.malicious`` (blocks) and ``known.malicious-package`` (holds)."""
+    if not ctx.known_bad:
+        return []
     dep = ctx.dependency
     cand = ctx.candidate
     version = cand.version if cand else dep.version

@@ -99,8 +99,10 @@ def _npm_scripts(
 def _npm(ctx: SignalContext, base: Release, cand: Release) -> list[Finding]:
     cmp = ctx.content
     use = isinstance(cmp, ContentComparison) and cmp.ecosystem == "npm"
-    old = _npm_scripts(base, dict(cmp.baseline_scripts) if use and cmp else None)
     new = _npm_scripts(cand, dict(cmp.candidate_scripts) if use and cmp else None)
+    if not new:
+        return []  # nothing runs on install (most packages)
+    old = _npm_scripts(base, dict(cmp.baseline_scripts) if use and cmp else None)
     findings: list[Finding] = []
     for hook in INSTALL_HOOKS:
         if hook not in new:

@@ -32,6 +32,8 @@ _GITHUB_WORKFLOW = re.compile(r"\.github/workflows/[A-Za-z0-9._*-]+")
 _PATH = re.compile(r"[A-Za-z0-9._*/-]+")
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_!-]*")
 _TIER_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_SPACE = re.compile(r"\s")  # exactly the characters str.isspace() accepts
+_NOT_GLOB = re.compile(r"[?\[\]]")  # fnmatch wildcards the trust file does not allow
 
 
 def normalize_package_key(key: str) -> str:
@@ -131,9 +133,9 @@ def check_custodian(custodian: str) -> str:
     ``gitlab:GROUP/…/REPO:PATH``. ``*`` is allowed only in the repository name and the workflow
     path: an account name or repository owner is registered by whoever asks first, so a pattern
     there would trust strangers."""
-    if not custodian or any(c.isspace() for c in custodian):
+    if not custodian or _SPACE.search(custodian):
         raise ValueError(f"custodian {custodian!r} is empty or contains white space")
-    if any(c in custodian for c in "?[]"):
+    if _NOT_GLOB.search(custodian):
         raise ValueError(f"custodian {custodian!r}: the only wildcard allowed is '*'")
     namespace, sep, rest = custodian.partition(":")
     if not sep or not namespace or not rest:

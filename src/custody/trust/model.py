@@ -4,7 +4,8 @@ approved. Parsing lives in :mod:`custody.trust.load`, editing in :mod:`custody.t
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+import functools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,15 +59,13 @@ class TrustedEntry:
         The workflow of a release comes from ``workflow`` or, failing that, from a custodian
         id written with one (``github:o/r:.github/workflows/x.yml``). An entry bound to a
         workflow never matches a release whose workflow is unknown."""
-        identity, id_workflow = split_workflow(custodian.id)
-        if not Custodian(identity).matches(self.identity):
+        identity, id_workflow = _identity(custodian.id)
+        pattern, wildcards, bound = _pattern(self.custodian)
+        if not (fnmatch.fnmatchcase(identity, pattern) if wildcards else identity == pattern):
             return False
-        bound = self.workflow
         if bound is not None:
             actual = workflow if workflow is not None else id_workflow
-            if actual is None or not fnmatch.fnmatchcase(
-                normalize_workflow(actual), normalize_workflow(bound)
-            ):
+            if actual is None or not fnmatch.fnmatchcase(normalize_workflow(actual), bound):
                 return False
         return not (
             self.numeric_id is not None
@@ -90,7 +89,32 @@ class ApprovalEntry:
 
 
 def _utc(when: datetime) -> datetime:
+    if when.tzinfo is UTC:
+        return when  # the usual case: registry times are UTC already
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+# Matching runs for every release of every checked package: the parts of a custodian id and of
+# an entry's pattern are split and lower-cased once per distinct string, not once per match.
+
+
+@functools.lru_cache(maxsize=8192)
+def _identity(custodian_id: str) -> tuple[str, str | None]:
+    """A custodian id as it is matched: its identity lower-cased (GitHub and registry names
+    compare without case), and the workflow it was written with, if any."""
+    identity, workflow = split_workflow(custodian_id)
+    return identity.lower(), workflow
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern(custodian: str) -> tuple[str, bool, str | None]:
+    """An entry's custodian as it is matched: its identity lower-cased, whether that has
+    ``fnmatch`` wildcards (without any, matching is plain equality), and the bound workflow
+    normalised."""
+    identity, workflow = split_workflow(custodian)
+    pattern = identity.lower()
+    wildcards = any(c in pattern for c in "*?[")
+    return pattern, wildcards, None if workflow is None else normalize_workflow(workflow)
 
 
 _T = TypeVar("_T")
@@ -129,12 +153,16 @@ class TrustFile:
         key = lookup_key(package_key)
         return bool(self.trusted.get(key)) or bool(self.approved.get(key))
 
+    def entries_for(self, package_key: str) -> tuple[TrustedEntry, ...]:
+        """The package's own entries, then the trusted-everywhere ones, whatever their dates:
+        the entries :func:`first_trusting` tries, in order."""
+        return self.trusted.get(lookup_key(package_key), ()) + self.trusted_everywhere
+
     def trusted_for(self, package_key: str, at: datetime | None = None) -> tuple[TrustedEntry, ...]:
         """The package's own entries, then the trusted-everywhere ones, that apply at ``at``
         (None: now). Naive datetimes are taken as UTC."""
         when = datetime.now(UTC) if at is None else _utc(at)
-        entries = self.trusted.get(lookup_key(package_key), ()) + self.trusted_everywhere
-        return tuple(e for e in entries if e.valid_at(when))
+        return tuple(e for e in self.entries_for(package_key) if e.valid_at(when))
 
     def trusting(
         self,
@@ -147,20 +175,37 @@ class TrustFile:
         """The first entry that trusts ``custodian`` to publish ``package_key`` at ``at``
         (None: now), or None. ``workflow`` is the release's provenance workflow path, needed
         to match entries bound to a workflow."""
-        for entry in self.trusted_for(package_key, at):
-            if entry.matches(custodian, workflow=workflow):
-                return entry
-        return None
+        return first_trusting(self.entries_for(package_key), custodian, at, workflow=workflow)
 
     def approval(self, package_key: str, version: str) -> ApprovalEntry | None:
         """The approval of exactly this release, if any (PyPI versions compare by PEP 440:
         ``1.0`` is ``1.0.0``)."""
         key = lookup_key(package_key)
+        entries = self.approved.get(key)
+        if not entries:
+            return None
         wanted = normalize_version(key, version)
-        for entry in self.approved.get(key, ()):
+        for entry in entries:
             if normalize_version(key, entry.version) == wanted:
                 return entry
         return None
+
+
+def first_trusting(
+    entries: Iterable[TrustedEntry],
+    custodian: Custodian,
+    at: datetime | None = None,
+    *,
+    workflow: str | None = None,
+) -> TrustedEntry | None:
+    """The first of ``entries`` that applies at ``at`` (None: now) and matches ``custodian``
+    (built with ``workflow``), or None. :meth:`TrustFile.trusting` with the package's
+    entries looked up once, for callers that ask about one package many times."""
+    when = datetime.now(UTC) if at is None else _utc(at)
+    for entry in entries:
+        if entry.valid_at(when) and entry.matches(custodian, workflow=workflow):
+            return entry
+    return None
 
 
 EMPTY_TRUST = TrustFile(None, DEFAULT_POLICY, (), {}, {})
