@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -148,7 +149,7 @@ def _scripts(manifest: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _dependencies(manifest: Mapping[str, Any]) -> tuple[DeclaredDependency, ...]:
+def _dependencies(manifest: Mapping[str, Any], people: _People) -> tuple[DeclaredDependency, ...]:
     seen: dict[str, DeclaredDependency] = {}
     for key, kind in _DEP_KINDS:
         deps = manifest.get(key)
@@ -158,7 +159,7 @@ def _dependencies(manifest: Mapping[str, Any]) -> tuple[DeclaredDependency, ...]
             if not isinstance(dep, str):
                 continue
             # npm copies optionalDependencies into dependencies: the optional kind wins
-            seen[dep] = DeclaredDependency(dep, spec if isinstance(spec, str) else str(spec), kind)
+            seen[dep] = people.dependency(dep, spec if isinstance(spec, str) else str(spec), kind)
     bundled = manifest.get("bundleDependencies", manifest.get("bundledDependencies"))
     if bundled is True:
         bundled = [d.name for d in seen.values() if d.kind == "prod"]
@@ -186,8 +187,16 @@ def _funding(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+_PLAIN_SEMVER = re.compile(r"(0|[1-9][0-9]{0,14})\.(0|[1-9][0-9]{0,14})\.(0|[1-9][0-9]{0,14})")
+
+
 def semver_key(version: str) -> tuple[Any, ...]:
-    """A sort key in SemVer order (node-semver, loose); unparseable versions sort last."""
+    """A sort key in SemVer order (node-semver, loose); unparseable versions sort last. Plain
+    ``MAJOR.MINOR.PATCH`` (most versions) is read directly: node-semver parses it to the same
+    key, twenty times slower."""
+    plain = _PLAIN_SEMVER.fullmatch(version)
+    if plain is not None:
+        return (0, int(plain[1]), int(plain[2]), int(plain[3]), 1, ())
     try:
         v = nodesemver.make_semver(version, loose=True)
     except (ValueError, TypeError):
@@ -196,13 +205,61 @@ def semver_key(version: str) -> tuple[Any, ...]:
     return (0, v.major, v.minor, v.patch, 0 if pre else 1, pre)
 
 
+class _People:
+    """The custodians and declared dependencies of one packument, each made once: the same
+    names recur in every version (publishers, maintainer lists, dependency ranges), and every
+    release then shares the same objects."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, Custodian | None] = {}
+        self._lists: dict[tuple[str, ...], frozenset[Custodian]] = {}
+        self._dependencies: dict[tuple[str, str, str], DeclaredDependency] = {}
+
+    def dependency(self, name: str, spec: str, kind: str) -> DeclaredDependency:
+        key = (name, spec, kind)
+        found = self._dependencies.get(key)
+        if found is None:
+            found = self._dependencies[key] = DeclaredDependency(name, spec, kind)
+        return found
+
+    def user(self, value: Any) -> Custodian | None:
+        text = value.get("name") if isinstance(value, dict) else value
+        if not isinstance(text, str):
+            return None
+        if text not in self._users:
+            self._users[text] = _user(text)
+        return self._users[text]
+
+    def maintainers(self, value: Any) -> frozenset[Custodian] | None:
+        if isinstance(value, str | dict):
+            value = [value]
+        if not isinstance(value, list):
+            return None
+        names: list[str] = []
+        for person in value:
+            text = person.get("name") if isinstance(person, dict) else person
+            if not isinstance(text, str):
+                return _maintainers(value)
+            names.append(text)
+        key = tuple(names)
+        found = self._lists.get(key)
+        if found is None:
+            found = frozenset(c for c in map(self.user, key) if c is not None)
+            self._lists[key] = found
+        return found
+
+
 def _release(
-    name: str, version: str, manifest: Mapping[str, Any], published_at: datetime | None
+    name: str,
+    version: str,
+    manifest: Mapping[str, Any],
+    published_at: datetime | None,
+    people: _People,
 ) -> Release:
     npm_user = manifest.get("_npmUser")
-    publisher = _user(npm_user)
+    publisher = people.user(npm_user)
     approver_raw = npm_user.get("approver") if isinstance(npm_user, dict) else None
-    approver = _user(approver_raw) or _user(manifest.get("approver"))
+    approver = people.user(approver_raw) or people.user(manifest.get("approver"))
     dist = manifest.get("dist")
     return Release(
         ecosystem=Ecosystem.NPM,
@@ -211,10 +268,10 @@ def _release(
         published_at=published_at,
         publisher=publisher,
         approver=approver,
-        maintainers=_maintainers(manifest.get("maintainers")),
+        maintainers=people.maintainers(manifest.get("maintainers")),
         provenance=_provenance(npm_user, dist),
         artifacts=_artifacts(dist, publisher, published_at),
-        dependencies=_dependencies(manifest),
+        dependencies=_dependencies(manifest, people),
         install_scripts=_scripts(manifest),
         repository=normalise_repository(manifest.get("repository")),
         git_head=_str(manifest.get("gitHead")),
@@ -255,16 +312,20 @@ def parse_packument(doc: Any, *, name: str, registry: str, fetched_at: datetime)
     if not isinstance(times, dict):
         times = {}
     trust_times = "created" in times or "modified" in times or not versions
+    stamped: dict[str, datetime | None] = {}  # every version's time, parsed once
+    if trust_times:
+        stamped = {v: parse_time(t) for v, t in times.items() if v not in _TIME_META_KEYS}
 
+    people = _People()
     releases: list[Release] = []
     for version, manifest in versions.items():
-        when = parse_time(times.get(version)) if trust_times else None
+        when = None
+        if trust_times:
+            when = stamped[version] if version in stamped else parse_time(times.get(version))
         releases.append(
-            _release(name, version, manifest if isinstance(manifest, dict) else {}, when)
+            _release(name, version, manifest if isinstance(manifest, dict) else {}, when, people)
         )
-    gone: dict[str, datetime | None] = {}
-    if trust_times:
-        gone = {v: parse_time(t) for v, t in times.items() if v not in _TIME_META_KEYS}
+    gone = dict(stamped)
     unpublished = times.get("unpublished")
     if isinstance(unpublished, dict) and isinstance(unpublished.get("versions"), list):
         for v in unpublished["versions"]:
@@ -287,7 +348,7 @@ def parse_packument(doc: Any, *, name: str, registry: str, fetched_at: datetime)
     live = [r for r in ordered if not r.unpublished]
     latest = next((r for r in live if r.version == latest_version), live[-1] if live else None)
     latest_manifest = versions.get(latest.version) if latest is not None else None
-    current = _maintainers(doc.get("maintainers"))
+    current = people.maintainers(doc.get("maintainers"))
     owners = (
         tuple(OwnerRole(c, "maintainer") for c in sorted(current, key=lambda c: c.id))
         if current is not None
