@@ -9,8 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import nodesemver
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
 from custody.errors import PackageNotFound, RegistryUnavailable
@@ -18,7 +21,7 @@ from custody.model import Custodian, DeclaredDependency, Ecosystem, PackageHisto
 from custody.registries import make_readers
 from custody.registries.http import BadDocument
 from custody.registries.npm import NpmReader, escaped_name
-from custody.registries.npm_packument import parse_packument
+from custody.registries.npm_packument import parse_packument, semver_key
 from custody.registries.repo_urls import normalise_repository
 from custody.registries.settings import Auth, NpmSettings, RegistrySettings
 from custody.registries.times import parse_time
@@ -422,3 +425,21 @@ def test_escaped_names() -> None:
         client=None,  # type: ignore[arg-type]
     )
     assert reader.packument_url("@corp/x") == "http://127.0.0.1:2/npm/@corp%2fx"
+
+
+@given(st.integers(0, 10**15 - 1), st.integers(0, 10**15 - 1), st.integers(0, 10**15 - 1))
+def test_plain_versions_sort_exactly_as_node_semver_sorts_them(a: int, b: int, c: int) -> None:
+    """``semver_key`` reads plain MAJOR.MINOR.PATCH itself; node-semver must agree."""
+    version = f"{a}.{b}.{c}"
+    parsed = nodesemver.make_semver(version, loose=True)
+    assert semver_key(version) == (0, parsed.major, parsed.minor, parsed.patch, 1, ())
+
+
+@pytest.mark.parametrize("version", ["01.2.3", "1.2.3-beta.1", "v1.2.3", " 1.2.3", "1.2", "x"])
+def test_other_versions_still_go_through_node_semver(version: str) -> None:
+    try:
+        parsed = nodesemver.make_semver(version, loose=True)
+    except (ValueError, TypeError):
+        assert semver_key(version) == (1, version)
+        return
+    assert semver_key(version)[:4] == (0, parsed.major, parsed.minor, parsed.patch)
