@@ -4,13 +4,13 @@ checks that raise ``LockfileError``, dependency graphs and de-duplication."""
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
 import orjson
+import tomli
 from packaging.utils import canonicalize_name
 
 from custody.errors import LockfileError
@@ -90,8 +90,8 @@ _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
 
 def parse_toml(path: Path, text: str) -> dict[str, object]:
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        return tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
         message = str(exc)
         line: int | None = None
         if m := _TOML_WHERE.search(message):
@@ -108,8 +108,8 @@ def parse_toml(path: Path, text: str) -> dict[str, object]:
 def try_parse_toml(text: str) -> dict[str, object] | None:
     """Parse TOML for format detection; None when it is not TOML."""
     try:
-        return tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError):
+        return tomli.loads(text)
+    except (tomli.TOMLDecodeError, RecursionError):
         return None
 
 

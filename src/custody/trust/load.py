@@ -7,11 +7,12 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
+
+import tomli
 
 from custody.errors import TrustFileError
 from custody.model import Severity
@@ -114,8 +115,8 @@ def parse_trust_file(text: str, path: Path | None = None) -> TrustFile:
     """Parse the text of a trust file (``path`` is only used in messages and the result)."""
     where = None if path is None else str(path)
     try:
-        data = tomllib.loads(text)
-    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
+        data = tomli.loads(text)
+    except ValueError as exc:  # tomli.TOMLDecodeError is a ValueError
         message, line = _split_toml_error(str(exc), text)
         raise TrustFileError(f"not valid TOML: {message}", path=where, line=line) from None
     except RecursionError:
