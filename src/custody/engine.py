@@ -127,14 +127,12 @@ async def _fetch(
             # A cache entry still fresh by the registry's Cache-Control may predate a release
             # the lockfile already locks: ask the registry again about exactly those packages.
             behind = [
-                pid
-                for pid, h in histories.items()
-                if any(find_release(h, v) is None for v in locked.get(pid, ()))
+                (eco, name)
+                for (eco, name), h in histories.items()
+                if any(find_release(h, v) is None for v in locked.get((eco, name), ()))
+                and registries.client.revalidate(readers[eco].cache_urls(name))
             ]
             if behind:
-                registries.client.revalidate(
-                    url for eco, name in behind for url in readers[eco].cache_urls(name)
-                )
                 again, gone = await fetch_histories(readers, behind)
                 histories.update(again)
                 not_found.update(gone)

@@ -56,3 +56,23 @@ def test_a_fresh_copy_that_lacks_the_locked_version_is_revalidated(
     assert httpserver.log[-1][0].headers["If-None-Match"] == '"one"'
     history = moved.histories[(Ecosystem.NPM, "pkg")]
     assert [r.version for r in history.releases] == ["1.0.0", "1.0.1"]
+
+
+def test_a_version_the_registry_does_not_have_costs_one_question_per_run(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """A just-downloaded packument is as current as the registry makes it: no second request in
+    the same run for a locked version it lacks; a later run asks once (then holds it as
+    release.unpublished)."""
+    httpserver.expect_request("/pkg").respond_with_data(
+        packument(["1.0.0"]), headers={"Cache-Control": "max-age=300", "ETag": '"one"'}
+    )
+    settings = resolve_settings(
+        tmp_path, httpserver.url_for("/"), None, {}, ecosystems={Ecosystem.NPM}
+    )
+    options = FetchOptions(content=False, attempts=1)
+    with open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as ledger:
+        fetch([locked("9.9.9")], settings, ledger, options)
+        assert len(httpserver.log) == 1
+        fetch([locked("9.9.9")], settings, ledger, options)
+        assert len(httpserver.log) == 2

@@ -140,8 +140,9 @@ def test_revalidate_asks_about_a_fresh_entry(httpserver: HTTPServer) -> None:
         try:
             await client.get(url, registry=REGISTRY, what="pkg", decode=as_json)
             assert client.requests == 0
-            client.revalidate([url])
+            assert client.revalidate([url, "http://elsewhere/"]) == {url}
             await client.get(url, registry=REGISTRY, what="pkg", decode=as_json)
+            assert client.revalidate([url]) == set()  # just asked: nothing to ask again
             return client.requests
         finally:
             await client.aclose()

@@ -241,6 +241,7 @@ class RegistryClient:
         self._touched: dict[str, datetime] = {}  # confirmed unchanged (304): touched by flush()
         self._renewed: dict[str, float | None] = {}  # ... with a new freshness lifetime
         self._ask_again: set[str] = set()  # fresh cache entries that must be revalidated
+        self._unasked: set[str] = set()  # answered from a fresh cache entry in this run
         self.stale_urls: set[str] = set()
         self.requests = 0  # requests sent (tests and benchmarks look at it)
 
@@ -373,10 +374,15 @@ class RegistryClient:
             gzip_body=entry.gzip_body,
         )
 
-    def revalidate(self, urls: Iterable[str]) -> None:
+    def revalidate(self, urls: Iterable[str]) -> set[str]:
         """Ask the registry about these URLs next time even if their cache entries are fresh
-        (a fresh copy turned out not to know a locked version)."""
-        self._ask_again.update(urls)
+        (a fresh copy turned out not to know a locked version). Returns those of them that
+        were answered from the cache without asking in this run: the others are as current as
+        the registry makes them."""
+        marked = {u for u in urls if u in self._unasked}
+        self._ask_again |= marked
+        self._unasked -= marked
+        return marked
 
     def _trusted(self, entry: CachedResponse, immutable: bool) -> bool:
         """May ``entry`` answer without asking the registry?"""
@@ -448,6 +454,7 @@ class RegistryClient:
         if cached is not None and self._trusted(cached, immutable):
             if cached.status in (404, 410):
                 raise PackageNotFound(registry, what)
+            self._unasked.add(url)
             resp = self._from_cache(cached)
             try:
                 return resp, await decode(resp)
