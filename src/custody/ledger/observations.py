@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -78,16 +77,16 @@ def observe(
             seen: list[Observation] = []
             still: set[Fact] = set()
             for r in rows:
-                obs = _observation(eco, r)
+                last_seen, gone_since = r.last_seen, r.gone_since
                 fact = (r.fact, r.subject, r.role)
-                if r.gone_since is None and fact in current:
+                if gone_since is None and fact in current:
                     extend.append(r.id)
                     still.add(fact)
-                    obs = replace(obs, last_seen=when)
-                elif r.gone_since is None:
+                    last_seen = when
+                elif gone_since is None:
                     close.append(r.id)
-                    obs = replace(obs, gone_since=when)
-                seen.append(obs)
+                    gone_since = when
+                seen.append(Observation(eco, package, *fact, r.first_seen, last_seen, gone_since))
             for fact_name, subject, role in sorted(current - still, key=_sort_key):
                 inserts.append(
                     {
