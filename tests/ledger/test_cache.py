@@ -214,3 +214,20 @@ def test_migration_4_drops_compressed_parsed_histories(ledger_target: LedgerTarg
     assert loaded.derived is None and loaded.derived_version is not None
     assert loaded.body == entry.body
     assert loaded.fresh_for is None
+
+
+def test_postgres_stores_parsed_histories_without_compressing_them(
+    ledger_target: LedgerTarget,
+) -> None:
+    if ledger_target.backend != "postgresql":
+        pytest.skip("PostgreSQL TOAST storage only")
+    ledger = ledger_target.open()
+    with ledger.engine.connect() as conn:
+        storage = conn.scalar(
+            text(
+                "SELECT attstorage FROM pg_attribute "
+                "WHERE attrelid = CAST(:table AS regclass) AND attname = 'derived'"
+            ),
+            {"table": f'"{ledger_target.schema}".http_cache'},
+        )
+    assert storage == "e"  # EXTERNAL: out of line, never pglz-compressed
