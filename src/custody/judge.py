@@ -49,7 +49,7 @@ from custody.signals import (
     TreeView,
     TrustedSet,
 )
-from custody.signals.base import evolve, package_id
+from custody.signals.base import package_id
 from custody.trust import TrustFile
 from custody.trust.model import first_trusting
 
@@ -282,7 +282,7 @@ def judge_tree(
     tree = build_tree(first, is_new)
     out = []
     for j in first:
-        ctx = evolve(j.context, tree=tree)
+        ctx = j.context.with_tree(tree)
         extra = [f for signal in signals for f in signal(ctx)]
         if not extra:
             out.append(Judged(j.decision, ctx, j.tier))

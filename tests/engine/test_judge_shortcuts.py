@@ -1,6 +1,6 @@
 """The shortcuts the judging loops take for speed give the same answers as the plain way:
 one scan for the candidate and its predecessors, predecessors computed once per context,
-``evolve`` for ``dataclasses.replace``, pre-split trust patterns, one pass for first listings."""
+``with_tree`` keeping the predecessors, pre-split trust patterns, one pass for first listings."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from custody.judge import _locate, find_release, judge_all, merge_locked
 from custody.model import Custodian, Ecosystem, SourceLocation
 from custody.policy import DEFAULT_POLICY, Policy, Tier, tier_for
-from custody.signals.base import SignalContext, TreeView, TrustedSet, evolve
+from custody.signals.base import SignalContext, TreeView, TrustedSet
 from custody.signals.custody import _first_listed, _first_listings
 from custody.trust import TrustedEntry, TrustFile, parse_trust_file
 from custody.trust._ids import check_custodian, normalize_workflow, split_workflow
@@ -78,7 +78,7 @@ def test_given_predecessors_are_used_and_replace_computes_them_again() -> None:
     assert [r.version for r in other.predecessors] == ["1.0.0"]
 
 
-def test_evolve_is_replace() -> None:
+def test_with_tree_is_replace_keeping_the_predecessors() -> None:
     ctx = _context(
         known_package=False,
         policy=Policy(cooldown=timedelta(0)),
@@ -86,13 +86,11 @@ def test_evolve_is_replace() -> None:
         publishes=(),
         fingerprints=(),
     )
+    found = ctx.predecessors
     tree = TreeView()
-    assert evolve(ctx, tree=tree) == dataclasses.replace(ctx, tree=tree)
-    assert evolve(ctx, tree=tree).tree is tree
-    changed = evolve(ctx, candidate=ctx.history.release("1.0.2"))
-    assert [r.version for r in changed.predecessors] == ["1.0.0"]
-    with pytest.raises(KeyError):
-        evolve(ctx, no_such_field=1)
+    assert ctx.with_tree(tree) == dataclasses.replace(ctx, tree=tree)
+    assert ctx.with_tree(tree).tree is tree
+    assert ctx.with_tree(tree).predecessors is found
 
 
 def test_merge_locked_keeps_a_single_entry_and_merges_several() -> None:

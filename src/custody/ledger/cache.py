@@ -36,7 +36,6 @@ _COLUMNS = (
     http_cache.c.content_type,
     http_cache.c.body_size,
     http_cache.c.derived,
-    http_cache.c.derived_size,
     http_cache.c.derived_version,
     http_cache.c.fresh_for,
 )

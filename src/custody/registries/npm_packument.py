@@ -149,7 +149,9 @@ def _scripts(manifest: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _dependencies(manifest: Mapping[str, Any], people: _People) -> tuple[DeclaredDependency, ...]:
+def _dependencies(
+    manifest: Mapping[str, Any], interned: _Interned
+) -> tuple[DeclaredDependency, ...]:
     seen: dict[str, DeclaredDependency] = {}
     for key, kind in _DEP_KINDS:
         deps = manifest.get(key)
@@ -159,7 +161,7 @@ def _dependencies(manifest: Mapping[str, Any], people: _People) -> tuple[Declare
             if not isinstance(dep, str):
                 continue
             # npm copies optionalDependencies into dependencies: the optional kind wins
-            seen[dep] = people.dependency(dep, spec if isinstance(spec, str) else str(spec), kind)
+            seen[dep] = interned.dependency(dep, spec if isinstance(spec, str) else str(spec), kind)
     bundled = manifest.get("bundleDependencies", manifest.get("bundledDependencies"))
     if bundled is True:
         bundled = [d.name for d in seen.values() if d.kind == "prod"]
@@ -205,7 +207,7 @@ def semver_key(version: str) -> tuple[Any, ...]:
     return (0, v.major, v.minor, v.patch, 0 if pre else 1, pre)
 
 
-class _People:
+class _Interned:
     """The custodians and declared dependencies of one packument, each made once: the same
     names recur in every version (publishers, maintainer lists, dependency ranges), and every
     release then shares the same objects."""
@@ -254,12 +256,12 @@ def _release(
     version: str,
     manifest: Mapping[str, Any],
     published_at: datetime | None,
-    people: _People,
+    interned: _Interned,
 ) -> Release:
     npm_user = manifest.get("_npmUser")
-    publisher = people.user(npm_user)
+    publisher = interned.user(npm_user)
     approver_raw = npm_user.get("approver") if isinstance(npm_user, dict) else None
-    approver = people.user(approver_raw) or people.user(manifest.get("approver"))
+    approver = interned.user(approver_raw) or interned.user(manifest.get("approver"))
     dist = manifest.get("dist")
     return Release(
         ecosystem=Ecosystem.NPM,
@@ -268,10 +270,10 @@ def _release(
         published_at=published_at,
         publisher=publisher,
         approver=approver,
-        maintainers=people.maintainers(manifest.get("maintainers")),
+        maintainers=interned.maintainers(manifest.get("maintainers")),
         provenance=_provenance(npm_user, dist),
         artifacts=_artifacts(dist, publisher, published_at),
-        dependencies=_dependencies(manifest, people),
+        dependencies=_dependencies(manifest, interned),
         install_scripts=_scripts(manifest),
         repository=normalise_repository(manifest.get("repository")),
         git_head=_str(manifest.get("gitHead")),
@@ -316,14 +318,14 @@ def parse_packument(doc: Any, *, name: str, registry: str, fetched_at: datetime)
     if trust_times:
         stamped = {v: parse_time(t) for v, t in times.items() if v not in _TIME_META_KEYS}
 
-    people = _People()
+    interned = _Interned()
     releases: list[Release] = []
     for version, manifest in versions.items():
         when = None
         if trust_times:
             when = stamped[version] if version in stamped else parse_time(times.get(version))
         releases.append(
-            _release(name, version, manifest if isinstance(manifest, dict) else {}, when, people)
+            _release(name, version, manifest if isinstance(manifest, dict) else {}, when, interned)
         )
     gone = dict(stamped)
     unpublished = times.get("unpublished")
@@ -348,7 +350,7 @@ def parse_packument(doc: Any, *, name: str, registry: str, fetched_at: datetime)
     live = [r for r in ordered if not r.unpublished]
     latest = next((r for r in live if r.version == latest_version), live[-1] if live else None)
     latest_manifest = versions.get(latest.version) if latest is not None else None
-    current = people.maintainers(doc.get("maintainers"))
+    current = interned.maintainers(doc.get("maintainers"))
     owners = (
         tuple(OwnerRole(c, "maintainer") for c in sorted(current, key=lambda c: c.id))
         if current is not None

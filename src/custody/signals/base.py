@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import InitVar, dataclass, field, fields
+from dataclasses import InitVar, dataclass, field, replace
 from datetime import datetime
-from operator import attrgetter
 from types import MappingProxyType
 
 from packaging.utils import canonicalize_name
@@ -181,23 +180,10 @@ class SignalContext:
             object.__setattr__(self, "_predecessors", found)  # a cache, not a change of state
         return found
 
-
-_FIELDS = tuple(f.name for f in fields(SignalContext) if f.init)
-_INDEX = {name: i for i, name in enumerate(_FIELDS)}
-_values = attrgetter(*_FIELDS)
-_construct: Callable[..., SignalContext] = SignalContext  # takes the fields in _FIELDS order
-
-
-def evolve(ctx: SignalContext, **changes: object) -> SignalContext:
-    """``dataclasses.replace(ctx, **changes)``, for the judging loops: the same context, at a
-    fraction of the cost (``replace`` looks the fields up and passes them by name on every
-    call), keeping the predecessors found so far unless the history or candidate change. A
-    name that is not a field raises ``KeyError``."""
-    values = list(_values(ctx))
-    for name, value in changes.items():
-        values[_INDEX[name]] = value
-    same = "history" not in changes and "candidate" not in changes
-    return _construct(*values, preceding=ctx._predecessors if same else None)
+    def with_tree(self, tree: TreeView) -> SignalContext:
+        """The same context for the second pass: with ``tree``, and the predecessors found so
+        far kept (``replace`` alone would drop them)."""
+        return replace(self, tree=tree, preceding=self._predecessors)
 
 
 Signal = Callable[[SignalContext], list[Finding]]
