@@ -187,7 +187,9 @@ def init(
             ledger,
             _settings(npm_registry, pypi_index, locked.ecosystems),
             merge=merge,
-            options=FetchOptions(concurrency=concurrency, timeout=timeout, progress=progress),
+            options=FetchOptions(
+                concurrency=concurrency, timeout=timeout, progress=progress, one_shot=True
+            ),
         )
     err.print(
         f"wrote {target}: {result.custodians_added} trusted custodians for "
@@ -275,6 +277,7 @@ def check(
                 offline=offline,
                 content=content,
                 progress=progress,
+                one_shot=True,
             ),
         )
         if record:
@@ -548,6 +551,7 @@ def fragile(
                 timeout=timeout,
                 offline=offline,
                 progress=progress,
+                one_shot=True,
             ),
         )
     limit = top or None
@@ -939,6 +943,7 @@ def diff(
                 offline=offline,
                 content=content,
                 progress=progress,
+                one_shot=True,
             ),
         )
     if sarif_file is not None:

@@ -54,6 +54,7 @@ class FetchOptions:
     content: bool = True  # compare the artifacts of flagged releases (check) / changes (diff)
     online_provenance: bool = False  # refresh the Sigstore trust root over the network first
     progress: Progress | None = None
+    one_shot: bool = False  # the process ends with this run (see collector_paused)
 
     def http(self, settings: RegistrySettings) -> HttpOptions:
         return HttpOptions(
@@ -122,7 +123,9 @@ async def _fetch(
     http = options.http(settings)
     async with make_readers(settings, ledger, options=http, parallel_parse=True) as registries:
         readers = registries.readers
-        histories, not_found = await fetch_histories(readers, packages, options.progress)
+        histories, not_found = await fetch_histories(
+            readers, packages, options.progress, keep=options.one_shot
+        )
         if not options.offline:
             # A cache entry still fresh by the registry's Cache-Control may predate a release
             # the lockfile already locks: ask the registry again about exactly those packages.

@@ -81,3 +81,27 @@ def test_missing_reader_is_an_input_error(httpserver: HTTPServer) -> None:
 
     with pytest.raises(InputError, match="no npm registry"):
         run(scenario())
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_fetch_histories_freezes_what_it_built_only_when_kept(
+    httpserver: HTTPServer, keep: bool
+) -> None:
+    """A one-shot command moves the histories out of the collector's sight; a long-running
+    process (the proxy, ``watch``) must not, or cyclic garbage would never be collected."""
+    import gc
+
+    httpserver.expect_request("/npm/p0").respond_with_json(packument("p0"))
+    gc.unfreeze()
+    before = gc.get_freeze_count()
+
+    async def scenario() -> None:
+        async with make_readers(settings_for(httpserver), MemoryCache(), options=FAST) as regs:
+            await fetch_histories(regs.readers, [(Ecosystem.NPM, "p0")], keep=keep)
+            assert gc.isenabled()
+            assert (gc.get_freeze_count() > before) is keep
+
+    try:
+        run(scenario())
+    finally:
+        gc.unfreeze()

@@ -136,10 +136,12 @@ async def fetch_histories(
     progress: Callable[[int, int], None] | None = None,
     *,
     limit: int = 64,
+    keep: bool = False,
 ) -> tuple[dict[PackageKey, PackageHistory], dict[PackageKey, PackageNotFound]]:
     """Every package's history, concurrently (``limit`` packages in flight; the client bounds
     requests). Unknown packages land in the second dict; ``RegistryUnavailable`` propagates and
-    cancels the rest. ``progress(done, total)`` is called after each package."""
+    cancels the rest. ``progress(done, total)`` is called after each package. ``keep``: the
+    histories live until the process ends (a one-shot command), see ``collector_paused``."""
     todo = list(dict.fromkeys(packages))
     for eco, _name in todo:
         if eco not in readers:
@@ -164,7 +166,7 @@ async def fetch_histories(
 
     tasks = [asyncio.create_task(worker()) for _ in range(min(limit, total))]
     try:
-        with collector_paused():
+        with collector_paused(freeze=keep):
             await asyncio.gather(*tasks)
     except BaseException:
         for task in tasks:
@@ -175,14 +177,21 @@ async def fetch_histories(
 
 
 @contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused(*, freeze: bool = False) -> Iterator[None]:
     """Fetching builds about a million objects that live for the whole run (every release of
     every package); the cyclic garbage collector would walk them again and again while they are
-    made, a third of the time it takes to decode cached histories. It runs again afterwards."""
+    made, a third of the time it takes to decode cached histories. It runs again afterwards.
+
+    ``freeze``: for a process that ends with its run. Everything made while paused moves to the
+    collector's permanent generation (``gc.freeze``), so the first collections afterwards do not
+    walk the million objects twice more (0.15 s of a warm check). Cyclic garbage made while
+    paused is then never collected, which a long-running process must not accumulate."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze:
+            gc.freeze()
         if was_enabled:
             gc.enable()
