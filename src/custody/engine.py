@@ -15,8 +15,6 @@ from custody import gather
 from custody.blast import fan_in
 from custody.content import ArtifactCache, ContentOutcome, compare_releases
 from custody.errors import InputError
-from custody.fingerprint.check import fingerprint_release
-from custody.fingerprint.git import GitOptions
 from custody.fingerprint.result import FingerprintResult
 from custody.judge import Judged, find_release, judge_all, with_content
 from custody.ledger import Ledger
@@ -417,6 +415,10 @@ async def _compare_all(
     options: FetchOptions,
     fingerprints: bool,
 ) -> dict[int, tuple[ContentOutcome, tuple[FingerprintResult, ...]]]:
+    # Fingerprints (clones, git) only with ``[policy] fingerprints = true``: imported then.
+    from custody.fingerprint.check import fingerprint_release
+    from custody.fingerprint.git import GitOptions
+
     async with make_readers(settings, ledger, options=options.http(settings)) as registries:
         cache = ArtifactCache()
         git = GitOptions(offline=options.offline)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-import nodesemver
 from packaging.version import InvalidVersion, Version
 
 from custody.model import Ecosystem
@@ -29,6 +28,8 @@ class _Parts:
 
 @lru_cache(maxsize=8192)
 def _npm(version: str) -> object | None:
+    import nodesemver  # 25 ms of regular expressions at import: only when a version needs it
+
     try:
         parsed: object | None = nodesemver.parse(version.strip().lstrip("v="), loose=True)
     except (ValueError, TypeError):
@@ -129,6 +130,8 @@ def satisfies(ecosystem: Ecosystem, version: str, spec: str) -> bool | None:
             return None
         v = _pypi(version)
         return None if v is None else specifier.contains(v, prereleases=True)
+    import nodesemver
+
     try:
         if _npm(version) is None or nodesemver.valid_range(spec, loose=True) is None:
             return None

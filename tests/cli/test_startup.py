@@ -14,6 +14,9 @@ LAZY = (
     "tomlkit",  # only when the trust file is edited
     "pathspec",  # only when an artifact is compared with its source
     "sqlalchemy.dialects.postgresql",  # only on PostgreSQL
+    "nodesemver",  # only for a version that is not plain MAJOR.MINOR.PATCH, or a range
+    "custody.registries.pypi",  # only when PyPI packages are locked
+    "custody.fingerprint.check",  # only with [policy] fingerprints = true
 )
 
 

@@ -1,18 +1,52 @@
 """Source fingerprints: does a published artifact match its source repository at a commit?
 
 ``fingerprint`` compares one artifact; ``fingerprint_release`` downloads a release's artifacts
-and compares each. Results turn into ``content.not-in-source`` findings."""
+and compares each. Results turn into ``content.not-in-source`` findings.
 
-from custody.fingerprint.check import (
-    fingerprint,
-    fingerprint_artifacts,
-    fingerprint_release,
-    source_refs,
-    source_repository,
-    tag_names,
-)
-from custody.fingerprint.git import GitError, GitOptions, SourceRepo, default_sources_dir
-from custody.fingerprint.result import RULE, FileReport, FileStatus, FingerprintResult
+The names below are loaded on first use: every check imports ``result`` (the findings'
+shape), only a run with ``[policy] fingerprints = true`` needs the comparison and git."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from custody.fingerprint.check import (
+        fingerprint,
+        fingerprint_artifacts,
+        fingerprint_release,
+        source_refs,
+        source_repository,
+        tag_names,
+    )
+    from custody.fingerprint.git import GitError, GitOptions, SourceRepo, default_sources_dir
+    from custody.fingerprint.result import RULE, FileReport, FileStatus, FingerprintResult
+
+_WHERE = {
+    "fingerprint": "custody.fingerprint.check",
+    "fingerprint_artifacts": "custody.fingerprint.check",
+    "fingerprint_release": "custody.fingerprint.check",
+    "source_refs": "custody.fingerprint.check",
+    "source_repository": "custody.fingerprint.check",
+    "tag_names": "custody.fingerprint.check",
+    "GitError": "custody.fingerprint.git",
+    "GitOptions": "custody.fingerprint.git",
+    "SourceRepo": "custody.fingerprint.git",
+    "default_sources_dir": "custody.fingerprint.git",
+    "RULE": "custody.fingerprint.result",
+    "FileReport": "custody.fingerprint.result",
+    "FileStatus": "custody.fingerprint.result",
+    "FingerprintResult": "custody.fingerprint.result",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "RULE",

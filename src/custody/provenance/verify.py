@@ -12,21 +12,35 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeGuard
 
 from custody.errors import RegistryUnavailable
 from custody.model import Artifact, Ecosystem, PackageHistory, Release
 from custody.provenance.result import ProvenanceCheck, Status, unverified
 from custody.registries.npm import NpmReader
-from custody.registries.pypi import PypiReader
+
+if TYPE_CHECKING:
+    from custody.registries.pypi import PypiReader
+
+    Reader = NpmReader | PypiReader
 
 PackageId = tuple[Ecosystem, str]
 NPM_KIND = "npm-attestation"  # custody.provenance.npm.KIND
 PEP740_KIND = "pep740"  # custody.provenance.pep740.KIND
 # The verifiers (sigstore, pypi-attestations: half a second of imports) load only when a
 # release actually has provenance to verify.
-Reader = NpmReader | PypiReader
 _Docs = list[tuple[Artifact, bytes | None]]
+
+
+def _verifiable(reader: object) -> TypeGuard[Reader]:
+    """A reader of the registries Custody verifies provenance from. The PyPI reader's module is
+    only loaded when a PyPI reader was made, so it is not imported just to ask."""
+    if isinstance(reader, NpmReader):
+        return True
+    pypi = sys.modules.get("custody.registries.pypi")
+    return pypi is not None and isinstance(reader, pypi.PypiReader)
 
 
 def needs_verification(release: Release) -> bool:
@@ -149,7 +163,7 @@ async def verify_histories(
     for pid, history in histories.items():
         reader = readers.get(pid[0])
         wanted = set(versions.get(pid, ()))
-        if not isinstance(reader, NpmReader | PypiReader) or not wanted:
+        if not _verifiable(reader) or not wanted:
             continue
         releases = [r for r in history.releases if r.version in wanted]
         if any(needs_verification(r) for r in releases):

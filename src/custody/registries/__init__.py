@@ -18,7 +18,7 @@ import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from custody.errors import InputError, PackageNotFound
 from custody.model import Ecosystem, PackageHistory
@@ -27,10 +27,11 @@ from custody.registries.config import RegistrySettings, resolve_settings
 from custody.registries.http import HttpOptions, RegistryClient
 from custody.registries.npm import NpmReader
 from custody.registries.parsing import ParsePool
-from custody.registries.pypi import PypiReader
 
 if TYPE_CHECKING:
     import httpx
+
+    from custody.registries.pypi import PypiReader
 
 __all__ = [
     "CachedResponse",
@@ -48,6 +49,16 @@ __all__ = [
 ]
 
 PackageKey = tuple[Ecosystem, str]
+
+
+def __getattr__(name: str) -> Any:
+    """``PypiReader`` is exported, but its module (packaging's requirement and metadata
+    parsers) is imported only when asked for: an npm-only run never needs it."""
+    if name != "PypiReader":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from custody.registries.pypi import PypiReader
+
+    return PypiReader
 
 
 @dataclass
@@ -114,6 +125,8 @@ def make_readers(
             settings.npm, client, allow_stale=allow_stale, parser=parser
         )
     if settings.pypi is not None:
+        from custody.registries.pypi import PypiReader  # packaging's parsers: only for PyPI
+
         readers[Ecosystem.PYPI] = PypiReader(settings.pypi, client, allow_stale=allow_stale)
     return Registries(readers=readers, client=client, parser=parser)
 

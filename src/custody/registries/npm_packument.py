@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import nodesemver
 import orjson
 
 from custody.model import (
@@ -199,6 +198,8 @@ def semver_key(version: str) -> tuple[Any, ...]:
     plain = _PLAIN_SEMVER.fullmatch(version)
     if plain is not None:
         return (0, int(plain[1]), int(plain[2]), int(plain[3]), 1, ())
+    import nodesemver  # only here: importing it costs 25 ms, and most versions are plain
+
     try:
         v = nodesemver.make_semver(version, loose=True)
     except (ValueError, TypeError):
