@@ -43,3 +43,22 @@ def test_running_the_package_module_needs_the_main_guard() -> None:
     )
     assert done.returncode == 0
     assert done.stdout == "" and done.stderr == ""
+
+
+def test_output_is_delivered_before_the_process_ends_without_teardown() -> None:
+    """``main`` ends with ``os._exit``: what was written to a pipe must still arrive, and the
+    exit code must still be the command's."""
+    probe = (
+        "import sys, custody.cli as c\n"
+        "sys.stdout.write('x' * 200_000)\n"  # more than any pipe buffer holds
+        "sys.argv = ['custody', '--version']\n"
+        "c.main()\n"
+        "print('not reached')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("x" * 200_000)
+    assert done.stdout[200_000:].startswith("custody ")
+    assert "not reached" not in done.stdout
