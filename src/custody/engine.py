@@ -169,7 +169,10 @@ def fetch(
     enrich: Callable[[PackageHistory], Sequence[str]] | None = None,
 ) -> Fetched:
     """Fetch every package's history concurrently. Raises ``RegistryUnavailable`` (exit 3)."""
-    return run_async(_fetch(deps, settings, ledger, options, enrich))
+    fetched = run_async(_fetch(deps, settings, ledger, options, enrich))
+    if options.one_shot:
+        _KEPT_UNTIL_EXIT.append(fetched)
+    return fetched
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -300,8 +303,6 @@ def check(
     )
     if options.content or trust.policy.fingerprints:
         judged = review_content(judged, trust, settings, ledger, options)
-    if options.one_shot:
-        _KEPT_UNTIL_EXIT.append((fetched, judged, observations))
     decisions = [j.decision for j in judged] + missing_decisions(deps, fetched)
     decisions.sort(key=lambda d: (-d.action.rank, d.ecosystem.value, d.package, d.version))
     warnings = locked.warnings() + coverage_warnings(decisions)
