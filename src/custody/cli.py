@@ -15,8 +15,6 @@ from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from custody import __version__
 from custody.cli_options import (
@@ -35,6 +33,7 @@ from custody.cli_options import (
     TimeoutOpt,
     TrustFileOpt,
 )
+from custody.console import err, escape
 from custody.errors import CustodyError, InputError
 from custody.model import Ecosystem, parse_package_ref
 
@@ -50,7 +49,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def parse_time(text: str) -> datetime:
@@ -132,7 +130,7 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=err.console,
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=None)
@@ -341,6 +339,8 @@ def history(
         }
         sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
+    from rich.console import Console
+
     out = Console(highlight=False)
     out.print(f"[bold]{eco.value}:{hist.name}[/] on {hist.registry}")
     if hist.current_owners:
@@ -456,6 +456,8 @@ def demo(
     init` on a project locked to 3.3.5, moves the lockfile to 3.3.6 and runs `custody check`.
     Exits 0 when the hand-over is held, as it should be.
     """
+    from rich.console import Console
+
     from custody.demo import run_demo
 
     raise typer.Exit(run_demo(keep=keep, console=Console(highlight=False)))
@@ -616,6 +618,8 @@ def where(
         }
         sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         raise typer.Exit(0 if entries else 1)
+    from rich.console import Console
+
     out = Console(highlight=False, soft_wrap=True)
     if not entries:
         out.print(f"{escape(label)}: in no recorded project (record with `custody check --record`)")
@@ -690,6 +694,8 @@ def rollback(
     if version:
         raise InputError(f"rollback takes ECO:NAME without a version: {package!r}")
     name = normalise_name(eco, name)
+    from rich.console import Console
+
     out = Console(highlight=False, soft_wrap=True)
     with _ledger(database) as ledger:
         entries = ledger.where(eco, name)

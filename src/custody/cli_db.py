@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from custody.cli_options import DatabaseOpt
+from custody.console import err as _err
+from custody.console import escape
 
 db_app = typer.Typer(
     name="db",
@@ -20,7 +20,6 @@ db_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @db_app.command("update")

@@ -17,6 +17,7 @@ LAZY = (
     "nodesemver",  # only for a version that is not plain MAJOR.MINOR.PATCH, or a range
     "custody.registries.pypi",  # only when PyPI packages are locked
     "custody.fingerprint.check",  # only with [policy] fingerprints = true
+    "rich",  # only for a text report, a progress bar or a message on stderr
 )
 
 

@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from custody.console import err as _err
+from custody.console import escape
 from custody.errors import InputError
 from custody.model import Ecosystem
-
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 PROXY_HELP = (
     "Run the registry firewall: an npm registry and a Python package index in front of your "

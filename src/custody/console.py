@@ -1,0 +1,41 @@
+"""The consoles the command line writes messages to, made on first use.
+
+Rich costs about 40 ms to import: a ``check --format json`` that has nothing to say on stderr,
+the common case in CI, never needs it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class LazyConsole:
+    """A ``rich.console.Console`` made with ``options`` the first time it is used."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.console.print(*objects, **options)
+
+
+err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
+"""Messages, warnings and errors: stderr, so that stdout carries only the report."""
+
+
+def escape(text: str) -> str:
+    """``rich.markup.escape``: ``text`` printed as it is, not read as markup."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
