@@ -8,8 +8,9 @@ shape), only a run with ``[policy] fingerprints = true`` needs the comparison an
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from custody.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from custody.fingerprint.check import (
@@ -41,11 +42,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _WHERE)
 
 
 __all__ = [

@@ -5,8 +5,9 @@ numeric id, workflow, ref, commit, issuer).
 The engine calls ``verify_histories`` for the releases its signals compare; a failed check is a
 ``provenance.invalid`` finding (``ProvenanceCheck.finding()``), which blocks."""
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from custody.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from custody.provenance.claims import CertificateIdentity, certificate_claims
@@ -42,11 +43,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _WHERE)
 
 
 __all__ = [

@@ -3,9 +3,9 @@ releases people approved, and the policy that turns findings into decisions.
 
 Reference: docs/trust-file.md."""
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from custody.lazy import lazy_exports
 from custody.trust._ids import normalize_package_key
 from custody.trust.load import (
     TRUST_FILE_NAME,
@@ -21,13 +21,10 @@ if TYPE_CHECKING:
     from custody.trust.edit import NEW_FILE_HEADER, TrustFileEditor, write_baseline
 
 # The editor (tomlkit) is loaded on first use: `custody check` only reads the file.
-_EDITING = frozenset({"NEW_FILE_HEADER", "TrustFileEditor", "write_baseline"})
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EDITING:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module("custody.trust.edit"), name)
+__getattr__ = lazy_exports(
+    __name__,
+    dict.fromkeys(("NEW_FILE_HEADER", "TrustFileEditor", "write_baseline"), "custody.trust.edit"),
+)
 
 
 __all__ = [
