@@ -15,17 +15,10 @@ Prints one JSON line: ``{"seconds": <time spent fetching>, "requests": n, "bytes
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import ssl
 import sys
 import time
 from urllib.parse import quote
-
-# As custody.registries.http does: httpcore 1.0 retries a failed ``import sniffio`` several
-# times a request when sniffio is absent (encode/httpcore#1102). The floor gets the same fix, so
-# it stays a fair floor.
-if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 import httpx
 import orjson

@@ -22,10 +22,8 @@ import asyncio
 import dataclasses
 import email.utils
 import functools
-import importlib.util
 import logging
 import random
-import sys
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -69,19 +67,6 @@ class HttpOptions:
     max_age: float | None = None  # seconds: trust younger cache entries without a request
     honor_cache_control: bool = False  # else: trust entries as long as the registry said
     freshness_cap: float = 600.0  # ... but never longer than this many seconds
-
-
-def _remember_missing_sniffio() -> None:
-    """httpcore 1.0 imports ``sniffio`` each time it sets up a lock or an event, several times a
-    request. anyio >= 4.11 no longer installs sniffio, Python does not cache a failed import, and
-    every attempt scans ``sys.path`` again: about 0.6 ms of CPU per request, more than the rest of
-    a 304 costs (encode/httpcore#1102). Record the absence once; ``import sniffio`` then fails at
-    once, exactly as before, only faster."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]  # the documented import block
-
-
-_remember_missing_sniffio()
 
 
 class BodyUnavailable(Exception):
