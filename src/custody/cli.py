@@ -33,7 +33,7 @@ from custody.cli_options import (
     TimeoutOpt,
     TrustFileOpt,
 )
-from custody.console import err, escape
+from custody.console import emit, err, escape
 from custody.errors import CustodyError, InputError
 from custody.model import Ecosystem, parse_package_ref
 
@@ -101,14 +101,14 @@ def _trust_path(option: Path | None, *, for_writing: bool = False) -> Path | Non
     return found
 
 
-def _emit(report: Any, fmt: str, *, verbose: bool) -> None:
+def _write_report(report: Any, fmt: str, *, verbose: bool) -> None:
     """Print a report in ``fmt`` and exit with its code (0 allowed, 1 held or blocked)."""
     from custody.formats import FORMATS, text
 
     if fmt == "text":
-        sys.stdout.write(text.render(report, verbose=verbose, color=sys.stdout.isatty()))
+        emit(text.render(report, verbose=verbose, color=sys.stdout.isatty()))
     else:
-        sys.stdout.write(FORMATS[fmt](report))
+        emit(FORMATS[fmt](report))
     raise typer.Exit(report.exit_code)
 
 
@@ -281,7 +281,7 @@ def check(
         )
         if record:
             _record_inventory(ledger, locked, project)
-    _emit(report, fmt, verbose=verbose)
+    _write_report(report, fmt, verbose=verbose)
 
 
 @app.command()
@@ -337,7 +337,7 @@ def history(
                 for e in events
             ],
         }
-        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        emit(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     from rich.console import Console
 
@@ -488,7 +488,7 @@ def _policy(trust_file: Path | None) -> Any:
 
 def _write_output(text_out: str, output: Path | None) -> None:
     if output is None:
-        sys.stdout.write(text_out)
+        emit(text_out)
         return
     try:
         output.write_text(text_out, encoding="utf-8")
@@ -616,7 +616,7 @@ def where(
                 for e in entries
             ],
         }
-        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        emit(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         raise typer.Exit(0 if entries else 1)
     from rich.console import Console
 
@@ -747,7 +747,7 @@ def rollback(
                 for c in changes
             ],
         }
-        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        emit(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         raise typer.Exit(1 if failed else 0)
     for note in notes:
         out.print(escape(note))
@@ -842,8 +842,7 @@ def watch(
                 err.print(f"[yellow]warning:[/] {escape(str(exc))}; trying again next poll")
                 events = []
             for event in events:
-                sys.stdout.write(event.to_json() + "\n")
-                sys.stdout.flush()
+                emit(event.to_json() + "\n")
                 if hook is not None:
                     hook.send(event, lambda m: err.print(f"[yellow]warning:[/] {escape(m)}"))
             reported += len(events)
@@ -958,7 +957,7 @@ def diff(
             sarif_file.write_text(FORMATS["sarif"](report), encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot write: {exc.strerror or exc}", path=str(sarif_file)) from None
-    _emit(report, fmt, verbose=verbose)
+    _write_report(report, fmt, verbose=verbose)
 
 
 def _diff_trust(option: Path | None) -> Any:
@@ -1049,7 +1048,7 @@ def verify(
     with _ledger(database) as ledger:
         report = asyncio.run(run_verify(eco, name, version, settings, ledger, http, opts))
     text_out = to_json(report) if fmt == "json" else render_text(report, color=sys.stdout.isatty())
-    sys.stdout.write(text_out)
+    emit(text_out)
     raise typer.Exit(report.exit_code)
 
 

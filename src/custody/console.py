@@ -5,7 +5,10 @@ the common case in CI, never needs it."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
+
+from custody.fdio import write_all
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,6 +31,23 @@ class LazyConsole:
 
     def print(self, *objects: Any, **options: Any) -> None:
         self.console.print(*objects, **options)
+
+
+def emit(text: str) -> None:
+    """Write a report (or any output a program reads) to stdout whole.
+
+    Through the descriptor with ``fdio.write_all``: ``sys.stdout`` can silently drop part of a
+    large write into a full pipe when the process is stopped and continued (see ``fdio``).
+    Falls back to ``sys.stdout.write`` where stdout has no descriptor (captured in tests)."""
+    stream = sys.stdout
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()  # what was printed before goes first
+    write_all(fd, text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
 
 
 err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)

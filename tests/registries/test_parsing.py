@@ -4,9 +4,15 @@ worker never loses a document (parsing goes on in-process)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
+import logging
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +22,7 @@ import pytest
 from custody.registries.derived import decode_history
 from custody.registries.http import BadDocument
 from custody.registries.npm_packument import NPM_PARSER_VERSION, parse_packument_body
+from custody.registries.parse_worker import MAGIC
 from custody.registries.parsing import INLINE_FIRST, MIN_SIZE, ParsePool
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "npm-packuments"
@@ -135,3 +142,120 @@ def test_the_number_of_workers_can_be_set(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("CUSTODY_PARSE_WORKERS", "many")  # not a number: the default
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     assert ParsePool().workers == 1
+
+
+# A stand-in for the worker: reads one request with the real framing, then misbehaves as told.
+FAKE_WORKER = """
+import os, struct, sys, time
+import msgspec
+from custody.fdio import read_exactly, write_all
+from custody.registries.parse_worker import frame, read_frame
+how = sys.argv[1]
+payload = read_frame(0)
+seq = msgspec.msgpack.decode(payload)[0]
+answer = lambda s: frame(msgspec.msgpack.encode([s, True, b"not a history"]))
+if how == "bad-magic":
+    write_all(1, b"\\x00\\x00" + answer(seq)[2:])
+elif how == "wrong-seq":
+    write_all(1, answer(seq + 1))
+elif how == "huge":
+    write_all(1, answer(seq)[:2] + struct.pack(">I", 2**31))
+elif how == "silent":
+    pass
+time.sleep(60)
+"""
+
+
+def _parse_with(argv: list[str], stall_s: float = 30.0) -> tuple[bytes, ParsePool]:
+    body = packument("pkg", 5)
+
+    async def go() -> tuple[bytes, ParsePool]:
+        pool = ParsePool(workers=1, argv=argv, stall_s=stall_s)
+        for _ in range(INLINE_FIRST):
+            pool.offloads(MIN_SIZE)
+        try:
+            blob = await asyncio.wait_for(
+                pool.parse("npm-packument", body, "pkg", REGISTRY, WHEN, 10**6), timeout=30
+            )
+            return blob, pool
+        finally:
+            await pool.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("how", ["bad-magic", "wrong-seq", "huge", "silent"])
+def test_a_worker_out_of_step_or_silent_means_parsing_in_process(
+    how: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker whose answer stream lost bytes (no magic where a frame should start), answers
+    the wrong request, announces an answer larger than any document, or stops answering, is
+    stopped; the document is parsed in-process, never waited for forever."""
+    script = tmp_path / "fake_worker.py"
+    script.write_text(FAKE_WORKER)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="custody.registries.parsing"):
+        blob, pool = _parse_with([sys.executable, str(script), how], stall_s=1.0)
+    expected = parse_packument_body(packument("pkg", 5), "pkg", REGISTRY, WHEN)
+    assert decode_history(blob, NPM_PARSER_VERSION, NPM_PARSER_VERSION) == expected
+    assert pool.offloaded == 0
+    assert "a parser worker failed" in caplog.text
+    assert time.monotonic() - started < 25  # the stall limit, not the fake worker's sleep
+
+
+def test_a_worker_stopped_and_continued_loses_no_document() -> None:
+    """SIGSTOP / SIGCONT (Ctrl-Z and fg, a debugger, a cgroup freezer) while a worker writes
+    large answers into a full pipe: every history still arrives intact and nothing hangs.
+    (Before answers were written with ``fdio.write_all``, ``sys.stdout.buffer`` lost bytes
+    here and the parent waited forever for a length read from the middle of an answer.)"""
+    bodies = [packument(f"pkg-{i}", 400) for i in range(60)]
+    stop = threading.Event()
+
+    def storm(pid: int) -> None:
+        while not stop.is_set():
+            for sig in (signal.SIGSTOP, signal.SIGCONT):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    return
+                time.sleep(0.002)
+
+    async def go() -> list[bytes]:
+        pool = ParsePool(workers=1)
+        for _ in range(INLINE_FIRST):
+            pool.offloads(MIN_SIZE)
+        storms: list[threading.Thread] = []
+        try:
+
+            async def one(i: int, body: bytes) -> bytes:
+                if i == 1:
+                    worker = await pool._started[0]
+                    storms.append(threading.Thread(target=storm, args=(worker.proc.pid,)))
+                    storms[0].start()
+                return await pool.parse("npm-packument", body, f"pkg-{i}", REGISTRY, WHEN, 10**8)
+
+            first = await one(0, bodies[0])
+            rest = await asyncio.wait_for(
+                asyncio.gather(*(one(i, b) for i, b in enumerate(bodies) if i)), timeout=60
+            )
+            return [first, *rest]
+        finally:
+            stop.set()
+            for thread in storms:
+                thread.join()
+            for worker in pool._started:
+                if worker.done() and not worker.exception():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(worker.result().proc.pid, signal.SIGCONT)
+            await pool.aclose()
+
+    blobs = asyncio.run(go())
+    for i, (body, blob) in enumerate(zip(bodies, blobs, strict=True)):
+        expected = parse_packument_body(body, f"pkg-{i}", REGISTRY, WHEN)
+        assert decode_history(blob, NPM_PARSER_VERSION, NPM_PARSER_VERSION) == expected
+
+
+def test_frames_start_with_the_magic() -> None:
+    from custody.registries.parse_worker import frame
+
+    assert frame(b"abc")[:2] == MAGIC

@@ -1,11 +1,17 @@
 """The parser worker process (``python -m custody.registries.parse_worker``); see ``parsing.py``.
 
-It reads requests from stdin and writes answers to stdout, in order, each a frame: a 4-byte
-big-endian length, then msgpack. A request is ``[kind, body, name, registry, fetched_at,
-limit]`` (``kind`` names one of ``PARSERS``, nothing else can be called; ``body`` as the
-registry sent it, gzip or not; ``limit`` bounds its inflated size); an answer is ``[True, blob]``
-(the msgpack-encoded history) or ``[False, message]`` (UTF-8) for a document the parser
-refused (``BadDocument``). Any other failure ends the process: the parent then parses in-process."""
+It reads requests from stdin and writes answers to stdout, in order, each a frame: the two bytes
+``MAGIC``, a 4-byte big-endian length, then msgpack. A request is ``[seq, kind, body, name,
+registry, fetched_at, limit]`` (``seq`` numbers it; ``kind`` names one of ``PARSERS``, nothing
+else can be called; ``body`` as the registry sent it, gzip or not; ``limit`` bounds its
+inflated size); an answer is ``[seq, True, blob]`` (the msgpack-encoded history) or ``[seq,
+False, message]`` (UTF-8) for a document the parser refused (``BadDocument``). The magic and
+the echoed ``seq`` let the parent notice a stream that lost or gained bytes instead of waiting
+for a length read from the middle of a document. Any other failure ends the process: the
+parent then parses in-process.
+
+Frames are read and written with ``custody.fdio`` on the raw descriptors, not through
+``sys.stdout.buffer``: see there for the bytes a stopped and continued writer loses."""
 
 from __future__ import annotations
 
@@ -15,10 +21,10 @@ import sys
 import zlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import BinaryIO
 
 import msgspec
 
+from custody.fdio import read_exactly, write_all
 from custody.registries.gzipped import TooLarge, gunzip, is_gzip
 from custody.registries.http import BadDocument
 from custody.registries.npm_packument import parse_packument_blob
@@ -26,10 +32,15 @@ from custody.registries.npm_packument import parse_packument_blob
 PARSERS: dict[str, Callable[[bytes, str, str, datetime], bytes]] = {
     "npm-packument": parse_packument_blob,
 }
-HEADER = struct.Struct(">I")
+MAGIC = b"\xc5\x7d"
+HEADER = struct.Struct(">2sI")  # MAGIC, then the payload's length
 
 _encoder = msgspec.msgpack.Encoder()
-_request = msgspec.msgpack.Decoder(type=tuple[str, bytes, str, str, datetime, int])
+_request = msgspec.msgpack.Decoder(type=tuple[int, str, bytes, str, str, datetime, int])
+
+
+class OutOfStep(Exception):
+    """A frame did not start with ``MAGIC``: the stream lost or gained bytes."""
 
 
 def parse_request(
@@ -45,35 +56,40 @@ def parse_request(
     return PARSERS[kind](body, name, registry, fetched_at)
 
 
-def read_frame(stream: BinaryIO) -> bytes | None:
-    """One frame's payload; None at the end of the stream."""
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
+def frame_size(header: bytes) -> int:
+    """The payload length a frame header announces. Raises ``OutOfStep``."""
+    magic, size = HEADER.unpack(header)
+    if magic != MAGIC:
+        raise OutOfStep(f"a frame began with {header!r}")
+    return int(size)
+
+
+def read_frame(fd: int) -> bytes | None:
+    """One frame's payload; None at the end of the stream. Raises ``OutOfStep``."""
+    header = read_exactly(fd, HEADER.size)
+    if header is None:
         return None
-    (size,) = HEADER.unpack(header)
-    payload = stream.read(size)
-    if len(payload) < size:
-        return None
-    return payload
+    return read_exactly(fd, frame_size(header))
 
 
 def frame(payload: bytes) -> bytes:
-    return HEADER.pack(len(payload)) + payload
+    return HEADER.pack(MAGIC, len(payload)) + payload
 
 
-def serve(inp: BinaryIO, out: BinaryIO) -> None:
+def serve(inp: int, out: int) -> None:
     while (payload := read_frame(inp)) is not None:
+        seq, kind, body, name, registry, fetched_at, limit = _request.decode(payload)
         try:
-            answer: list[object] = [True, parse_request(*_request.decode(payload))]
+            blob = parse_request(kind, body, name, registry, fetched_at, limit)
+            answer: list[object] = [seq, True, blob]
         except BadDocument as exc:
-            answer = [False, str(exc).encode()]
-        out.write(frame(_encoder.encode(answer)))
-        out.flush()
+            answer = [seq, False, str(exc).encode()]
+        write_all(out, frame(_encoder.encode(answer)))
 
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    serve(sys.stdin.fileno(), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

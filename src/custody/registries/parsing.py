@@ -22,13 +22,15 @@ import logging
 import os
 import sys
 from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
 
 import msgspec
 
 from custody.registries.http import BadDocument
-from custody.registries.parse_worker import HEADER, frame, parse_request
+from custody.registries.parse_worker import HEADER, OutOfStep, frame, frame_size, parse_request
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,11 @@ MIN_SIZE = 8 * 1024  # bytes: smaller documents cost more to ship to a worker th
 INLINE_FIRST = 8  # large documents parsed in-process before the workers are started
 MAX_WORKERS = 4
 
+Request = tuple[str, bytes, str, str, datetime, int]
+"""``parse_worker.parse_request``'s arguments: kind, body, name, registry, fetched_at, limit."""
+
 _encoder = msgspec.msgpack.Encoder()
-_answer = msgspec.msgpack.Decoder(type=tuple[bool, bytes])
+_answer = msgspec.msgpack.Decoder(type=tuple[int, bool, bytes])
 
 
 WORKERS_ENV = "CUSTODY_PARSE_WORKERS"
@@ -53,63 +58,107 @@ def default_workers() -> int:
 
 
 class WorkerGone(Exception):
-    """The worker process ended or answered out of protocol."""
+    """The worker process ended, stalled or answered out of protocol."""
+
+
+WORKER_ARGV = (sys.executable, "-m", "custody.registries.parse_worker")
+STALL_S = 120.0
+"""Seconds a worker may go without answering while a request waits (the largest packuments
+parse in a few seconds): then it is stopped and its requests are parsed in-process."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    seq: int
+    limit: int  # the request's bound on the inflated document; its answer is bounded by it
+    answer: asyncio.Future[bytes]
+
+    @property
+    def max_answer(self) -> int:
+        return 2 * self.limit + (1 << 20)
 
 
 class _Worker:
-    """One worker process; answers come back in the order requests were sent."""
+    """One worker process; answers come back in the order requests were sent, each carrying
+    its request's number."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, stall_s: float) -> None:
         self.proc = proc
-        self.waiting: deque[asyncio.Future[bytes]] = deque()
+        self.stall_s = stall_s
+        self.waiting: deque[_Pending] = deque()
         self.alive = True
+        self._seq = count()
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls) -> _Worker:
+    async def start(cls, argv: Sequence[str], stall_s: float) -> _Worker:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "custody.registries.parse_worker",
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        return cls(proc)
+        return cls(proc, stall_s)
+
+    async def _next_bytes(self, size: int) -> bytes:
+        """``size`` bytes of the answer stream. Waits as long as it takes while no request
+        is waiting; with one waiting, at most ``stall_s`` (``TimeoutError``)."""
+        assert self.proc.stdout is not None
+        while True:
+            try:
+                return await asyncio.wait_for(
+                    self.proc.stdout.readexactly(size), timeout=self.stall_s
+                )
+            except TimeoutError:
+                if self.waiting:
+                    raise
+                # idle: a cancelled readexactly consumed nothing; wait on
 
     async def _read(self) -> None:
-        assert self.proc.stdout is not None
         try:
             while True:
-                (size,) = HEADER.unpack(await self.proc.stdout.readexactly(HEADER.size))
-                ok, value = _answer.decode(await self.proc.stdout.readexactly(size))
-                waiter = self.waiting.popleft()
-                if waiter.done():  # its caller was cancelled
+                size = frame_size(await self._next_bytes(HEADER.size))
+                if not self.waiting:
+                    raise OutOfStep("an answer to no request")
+                pending = self.waiting[0]
+                if size > pending.max_answer:
+                    raise OutOfStep(f"an answer of {size} bytes")
+                seq, ok, value = _answer.decode(await self._next_bytes(size))
+                if seq != pending.seq:
+                    raise OutOfStep(f"the answer to request {seq} instead of {pending.seq}")
+                self.waiting.popleft()
+                if pending.answer.done():  # its caller was cancelled
                     continue
                 if ok:
-                    waiter.set_result(value)
+                    pending.answer.set_result(value)
                 else:
-                    waiter.set_exception(BadDocument(value.decode("utf-8", "replace")))
-        except (asyncio.IncompleteReadError, msgspec.DecodeError, IndexError, OSError) as exc:
-            self._fail(exc)
+                    pending.answer.set_exception(BadDocument(value.decode("utf-8", "replace")))
+        except TimeoutError:
+            self._fail(f"no answer in {self.stall_s:g} s")
+        except (asyncio.IncompleteReadError, msgspec.DecodeError, OutOfStep, OSError) as exc:
+            self._fail(f"{type(exc).__name__}: {exc}")
 
-    def _fail(self, reason: BaseException) -> None:
+    def _fail(self, reason: str) -> None:
         self.alive = False
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()  # out of step or stalled: nothing more it says can be trusted
         while self.waiting:
-            waiter = self.waiting.popleft()
-            if not waiter.done():
-                waiter.set_exception(WorkerGone(f"{type(reason).__name__}: {reason}"))
+            answer = self.waiting.popleft().answer
+            if not answer.done():
+                answer.set_exception(WorkerGone(reason))
 
-    async def parse(self, request: bytes) -> bytes:
+    async def parse(self, request: Request) -> bytes:
         assert self.proc.stdin is not None
-        waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.waiting.append(waiter)  # appended and written without an await between: in order
-        self.proc.stdin.write(frame(request))
+        if not self.alive:
+            raise WorkerGone(f"exit code {self.proc.returncode}")
+        pending = _Pending(next(self._seq), request[5], asyncio.get_running_loop().create_future())
+        self.waiting.append(pending)  # appended and written without an await between: in order
+        self.proc.stdin.write(frame(_encoder.encode((pending.seq, *request))))
         try:
             await self.proc.stdin.drain()
         except (ConnectionError, OSError) as exc:
-            self._fail(exc)
-        return await waiter
+            self._fail(f"{type(exc).__name__}: {exc}")
+        return await pending.answer
 
     async def stop(self) -> None:
         if self.proc.stdin is not None:
@@ -129,10 +178,18 @@ class ParsePool:
     """Parser worker processes, started on first use and stopped by ``aclose()``. A reader asks
     ``offloads(size)`` per document and parses in-process when the answer is no."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        argv: Sequence[str] = WORKER_ARGV,
+        stall_s: float = STALL_S,
+    ) -> None:
         self.workers = default_workers() if workers is None else workers
         if not sys.executable:
             self.workers = 0  # embedded: no interpreter to start
+        self._argv = argv
+        self._stall_s = stall_s
         self._started: list[asyncio.Future[_Worker]] = []
         self._turn = count()
         self._inline_left = INLINE_FIRST
@@ -155,11 +212,11 @@ class ParsePool:
         """``parse_worker.parse_request`` in a worker if one is up (in this process if the
         workers failed): ``body`` as sent (gzip or not), at most ``limit`` bytes inflated.
         Returns the encoded history; raises ``BadDocument``."""
-        request = (kind, body, name, registry, fetched_at, limit)
+        request: Request = (kind, body, name, registry, fetched_at, limit)
         if not self._broken:
             try:
                 worker = await self._next_worker()
-                blob = await worker.parse(_encoder.encode(request))
+                blob = await worker.parse(request)
             except (WorkerGone, OSError) as exc:
                 if not self._broken:
                     log.warning("parsing in this process: a parser worker failed (%s)", exc)
@@ -171,11 +228,8 @@ class ParsePool:
 
     async def _next_worker(self) -> _Worker:
         if len(self._started) < self.workers:  # started without an await: never too many
-            self._started.append(asyncio.ensure_future(_Worker.start()))
-        worker = await self._started[next(self._turn) % len(self._started)]
-        if not worker.alive:
-            raise WorkerGone(f"exit code {worker.proc.returncode}")
-        return worker
+            self._started.append(asyncio.ensure_future(_Worker.start(self._argv, self._stall_s)))
+        return await self._started[next(self._turn) % len(self._started)]
 
     async def aclose(self) -> None:
         started, self._started = self._started, []
