@@ -103,11 +103,13 @@ def _trust_path(option: Path | None, *, for_writing: bool = False) -> Path | Non
 
 def _write_report(report: Any, fmt: str, *, verbose: bool) -> None:
     """Print a report in ``fmt`` and exit with its code (0 allowed, 1 held or blocked)."""
-    from custody.formats import FORMATS, text
-
     if fmt == "text":
+        from custody.formats import text
+
         emit(text.render(report, verbose=verbose, color=sys.stdout.isatty()))
     else:
+        from custody.formats import FORMATS
+
         emit(FORMATS[fmt](report))
     raise typer.Exit(report.exit_code)
 

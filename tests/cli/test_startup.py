@@ -32,6 +32,18 @@ def test_the_check_path_imports_none_of_the_lazy_modules() -> None:
     assert done.stdout.strip() == ""
 
 
+def test_machine_readable_formats_do_not_import_rich() -> None:
+    probe = (
+        "import sys; from custody.formats import FORMATS\n"
+        "renders = [FORMATS[f] for f in ('json', 'sarif', 'markdown')]\n"
+        "print('rich' in sys.modules, sorted(FORMATS))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split(maxsplit=1) == ["False", "['json', 'markdown', 'sarif', 'text']\n"]
+
+
 def test_running_the_package_module_needs_the_main_guard() -> None:
     """Parser workers and any other spawned Python import ``custody.__main__`` only by name;
     importing it must not run the CLI."""
