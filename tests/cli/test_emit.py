@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 from custody.console import emit
+from tests.support.stopping import stopped_and_continued
 
 SIZE = 40_000_000
 WRITER = f"from custody.console import emit; emit('y' * {SIZE})"
@@ -35,29 +33,11 @@ def test_a_report_stopped_and_continued_mid_write_arrives_whole() -> None:
         [sys.executable, "-c", WRITER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
     assert writer.stdout is not None
-    done = threading.Event()
-
-    def storm() -> None:
-        while not done.is_set():
-            for sig in (signal.SIGSTOP, signal.SIGCONT):
-                try:
-                    os.kill(writer.pid, sig)
-                except ProcessLookupError:
-                    return
-                time.sleep(0.002)
-
-    stormer = threading.Thread(target=storm)
-    stormer.start()
     received = 0
-    try:
+    with stopped_and_continued(writer.pid):
         while chunk := writer.stdout.read1(65536):
             received += len(chunk)
             time.sleep(0.0002)
-    finally:
-        done.set()
-        stormer.join()
-        if writer.poll() is None:
-            os.kill(writer.pid, signal.SIGCONT)
-        writer.wait(timeout=60)
+    writer.wait(timeout=60)
     assert writer.returncode == 0
     assert received == SIZE

@@ -4,14 +4,10 @@ worker never loses a document (parsing goes on in-process)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import logging
-import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +20,7 @@ from custody.registries.http import BadDocument
 from custody.registries.npm_packument import NPM_PARSER_VERSION, parse_packument_body
 from custody.registries.parse_worker import MAGIC
 from custody.registries.parsing import INLINE_FIRST, MIN_SIZE, ParsePool
+from tests.support.stopping import stopped_and_continued
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "npm-packuments"
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -209,50 +206,53 @@ def test_a_worker_stopped_and_continued_loses_no_document() -> None:
     (Before answers were written with ``fdio.write_all``, ``sys.stdout.buffer`` lost bytes
     here and the parent waited forever for a length read from the middle of an answer.)"""
     bodies = [packument(f"pkg-{i}", 400) for i in range(60)]
-    stop = threading.Event()
-
-    def storm(pid: int) -> None:
-        while not stop.is_set():
-            for sig in (signal.SIGSTOP, signal.SIGCONT):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    return
-                time.sleep(0.002)
 
     async def go() -> list[bytes]:
         pool = ParsePool(workers=1)
         for _ in range(INLINE_FIRST):
             pool.offloads(MIN_SIZE)
-        storms: list[threading.Thread] = []
         try:
-
-            async def one(i: int, body: bytes) -> bytes:
-                if i == 1:
-                    worker = await pool._started[0]
-                    storms.append(threading.Thread(target=storm, args=(worker.proc.pid,)))
-                    storms[0].start()
-                return await pool.parse("npm-packument", body, f"pkg-{i}", REGISTRY, WHEN, 10**8)
-
-            first = await one(0, bodies[0])
-            rest = await asyncio.wait_for(
-                asyncio.gather(*(one(i, b) for i, b in enumerate(bodies) if i)), timeout=60
-            )
+            first = await pool.parse("npm-packument", bodies[0], "pkg-0", REGISTRY, WHEN, 10**8)
+            worker = await pool._started[0]
+            with stopped_and_continued(worker.proc.pid):
+                rest = await asyncio.wait_for(
+                    asyncio.gather(
+                        *(
+                            pool.parse("npm-packument", b, f"pkg-{i}", REGISTRY, WHEN, 10**8)
+                            for i, b in enumerate(bodies)
+                            if i
+                        )
+                    ),
+                    timeout=60,
+                )
             return [first, *rest]
         finally:
-            stop.set()
-            for thread in storms:
-                thread.join()
-            for worker in pool._started:
-                if worker.done() and not worker.exception():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(worker.result().proc.pid, signal.SIGCONT)
             await pool.aclose()
 
     blobs = asyncio.run(go())
     for i, (body, blob) in enumerate(zip(bodies, blobs, strict=True)):
         expected = parse_packument_body(body, f"pkg-{i}", REGISTRY, WHEN)
         assert decode_history(blob, NPM_PARSER_VERSION, NPM_PARSER_VERSION) == expected
+
+
+def test_an_idle_worker_is_not_a_stalled_one() -> None:
+    """The stall clock runs only while a request waits: a worker idle for longer than the
+    stall limit still answers the next request."""
+    body = packument("pkg", 5)
+
+    async def go() -> ParsePool:
+        pool = ParsePool(workers=1, stall_s=0.5)
+        for _ in range(INLINE_FIRST):
+            pool.offloads(MIN_SIZE)
+        try:
+            await pool.parse("npm-packument", body, "pkg", REGISTRY, WHEN, 10**6)
+            await asyncio.sleep(1.2)
+            await pool.parse("npm-packument", body, "pkg", REGISTRY, WHEN, 10**6)
+            return pool
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(go()).offloaded == 2
 
 
 def test_frames_start_with_the_magic() -> None:

@@ -88,6 +88,7 @@ class _Worker:
         self.waiting: deque[_Pending] = deque()
         self.alive = True
         self._seq = count()
+        self._asked = asyncio.Event()  # set when a request is sent
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -101,26 +102,18 @@ class _Worker:
         return cls(proc, stall_s)
 
     async def _next_bytes(self, size: int) -> bytes:
-        """``size`` bytes of the answer stream. Waits as long as it takes while no request
-        is waiting; with one waiting, at most ``stall_s`` (``TimeoutError``)."""
+        """``size`` bytes of the answer stream, within ``stall_s`` (``TimeoutError``)."""
         assert self.proc.stdout is not None
-        while True:
-            try:
-                return await asyncio.wait_for(
-                    self.proc.stdout.readexactly(size), timeout=self.stall_s
-                )
-            except TimeoutError:
-                if self.waiting:
-                    raise
-                # idle: a cancelled readexactly consumed nothing; wait on
+        return await asyncio.wait_for(self.proc.stdout.readexactly(size), timeout=self.stall_s)
 
     async def _read(self) -> None:
         try:
             while True:
-                size = frame_size(await self._next_bytes(HEADER.size))
-                if not self.waiting:
-                    raise OutOfStep("an answer to no request")
+                if not self.waiting:  # idle: the stall clock starts with the next request
+                    self._asked.clear()
+                    await self._asked.wait()
                 pending = self.waiting[0]
+                size = frame_size(await self._next_bytes(HEADER.size))
                 if size > pending.max_answer:
                     raise OutOfStep(f"an answer of {size} bytes")
                 seq, ok, value = _answer.decode(await self._next_bytes(size))
@@ -153,6 +146,7 @@ class _Worker:
             raise WorkerGone(f"exit code {self.proc.returncode}")
         pending = _Pending(next(self._seq), request[5], asyncio.get_running_loop().create_future())
         self.waiting.append(pending)  # appended and written without an await between: in order
+        self._asked.set()
         self.proc.stdin.write(frame(_encoder.encode((pending.seq, *request))))
         try:
             await self.proc.stdin.drain()
