@@ -1,4 +1,5 @@
-"""The consoles the command line writes messages to, made on first use.
+"""Where the command line writes: ``emit`` for reports on stdout, and the consoles for
+messages, made on first use.
 
 Rich costs about 40 ms to import: a ``check --format json`` that has nothing to say on stderr,
 the common case in CI, never needs it."""

@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -47,6 +48,21 @@ def packument(name: str, versions: int) -> bytes:
     return orjson.dumps(doc)
 
 
+def assert_parsed_as_in_process(bodies: list[bytes], blobs: list[bytes]) -> None:
+    """Each blob (``pkg-<index>``) decodes to what parsing its body in this process gives."""
+    for i, (body, blob) in enumerate(zip(bodies, blobs, strict=True)):
+        expected = parse_packument_body(body, f"pkg-{i}", REGISTRY, WHEN)
+        assert decode_history(blob, NPM_PARSER_VERSION, NPM_PARSER_VERSION) == expected
+
+
+def offloading_pool(**options: Any) -> ParsePool:
+    """One worker that takes even the first large documents (no in-process warm-up)."""
+    pool = ParsePool(workers=1, **options)
+    for _ in range(INLINE_FIRST):
+        pool.offloads(MIN_SIZE)
+    return pool
+
+
 def test_workers_parse_exactly_what_the_process_parses() -> None:
     bodies = [packument(f"pkg-{i}", 60) for i in range(INLINE_FIRST + 4)]
     if FIXTURES.is_dir():
@@ -66,10 +82,7 @@ def test_workers_parse_exactly_what_the_process_parses() -> None:
         finally:
             await pool.aclose()
 
-    blobs = asyncio.run(go())
-    for i, (body, blob) in enumerate(zip(bodies, blobs, strict=True)):
-        expected = parse_packument_body(body, f"pkg-{i}", REGISTRY, WHEN)
-        assert decode_history(blob, NPM_PARSER_VERSION, NPM_PARSER_VERSION) == expected
+    assert_parsed_as_in_process(bodies, asyncio.run(go()))
 
 
 def test_a_refused_document_comes_back_as_bad_document() -> None:
@@ -167,9 +180,7 @@ def _parse_with(argv: list[str], stall_s: float = 30.0) -> tuple[bytes, ParsePoo
     body = packument("pkg", 5)
 
     async def go() -> tuple[bytes, ParsePool]:
-        pool = ParsePool(workers=1, argv=argv, stall_s=stall_s)
-        for _ in range(INLINE_FIRST):
-            pool.offloads(MIN_SIZE)
+        pool = offloading_pool(argv=argv, stall_s=stall_s)
         try:
             blob = await asyncio.wait_for(
                 pool.parse("npm-packument", body, "pkg", REGISTRY, WHEN, 10**6), timeout=30
@@ -208,9 +219,7 @@ def test_a_worker_stopped_and_continued_loses_no_document() -> None:
     bodies = [packument(f"pkg-{i}", 400) for i in range(60)]
 
     async def go() -> list[bytes]:
-        pool = ParsePool(workers=1)
-        for _ in range(INLINE_FIRST):
-            pool.offloads(MIN_SIZE)
+        pool = offloading_pool()
         try:
             first = await pool.parse("npm-packument", bodies[0], "pkg-0", REGISTRY, WHEN, 10**8)
             worker = await pool._started[0]
@@ -229,10 +238,7 @@ def test_a_worker_stopped_and_continued_loses_no_document() -> None:
         finally:
             await pool.aclose()
 
-    blobs = asyncio.run(go())
-    for i, (body, blob) in enumerate(zip(bodies, blobs, strict=True)):
-        expected = parse_packument_body(body, f"pkg-{i}", REGISTRY, WHEN)
-        assert decode_history(blob, NPM_PARSER_VERSION, NPM_PARSER_VERSION) == expected
+    assert_parsed_as_in_process(bodies, asyncio.run(go()))
 
 
 def test_an_idle_worker_is_not_a_stalled_one() -> None:
@@ -241,9 +247,7 @@ def test_an_idle_worker_is_not_a_stalled_one() -> None:
     body = packument("pkg", 5)
 
     async def go() -> ParsePool:
-        pool = ParsePool(workers=1, stall_s=0.5)
-        for _ in range(INLINE_FIRST):
-            pool.offloads(MIN_SIZE)
+        pool = offloading_pool(stall_s=0.5)
         try:
             await pool.parse("npm-packument", body, "pkg", REGISTRY, WHEN, 10**6)
             await asyncio.sleep(1.2)
