@@ -1,17 +1,30 @@
 """Frozen domain types shared by every part of Custody.
 
 Everything here is plain data: no I/O, no network. Times are timezone-aware UTC ``datetime``s.
-The types are ``msgspec``-serialisable (the ledger caches parsed histories with them).
+The registry-history types (a ``PackageHistory`` and what it holds) are frozen ``msgspec``
+structs, the rest frozen dataclasses; see ``_Record`` for why.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
+
+import msgspec
+
+
+class _Record(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """Base of the registry-history types: immutable and hashable like a frozen dataclass, but
+    built, msgpack-encoded and decoded in C. A thousand npm packages hold about 24,000
+    releases; every cold run builds them (the parser) and every warm run decodes them from the
+    ledger, which is 1.5 to 2.3 times faster than with dataclasses. ``gc=False``: records hold
+    only strings, times and other records, never cycles, so the garbage collector need not
+    track them. ``array_like``: encoded as arrays, not maps, so the cached form (gated by the
+    parser's version string, ``derived.py``) must change version when the fields do. Copy
+    with ``msgspec.structs.replace``, not ``dataclasses.replace``."""
 
 
 class Ecosystem(StrEnum):
@@ -47,8 +60,7 @@ class Action(StrEnum):
         return {"allow": 0, "hold": 1, "block": 2}[self.value]
 
 
-@dataclass(frozen=True, slots=True)
-class Custodian:
+class Custodian(_Record, frozen=True):
     """An identity that can put a release into the world.
 
     ``id`` is the canonical string: ``npm:user/dominictarr``, ``pypi:user/glenn-jocher``,
@@ -87,8 +99,7 @@ class Custodian:
         return self.id
 
 
-@dataclass(frozen=True, slots=True)
-class Provenance:
+class Provenance(_Record, frozen=True):
     """Signed build provenance attached to a release (npm SLSA attestation, PyPI PEP 740) or the
     trusted-publishing identity the registry recorded.
 
@@ -104,21 +115,19 @@ class Provenance:
     issuer: str | None = None  # OIDC issuer / CI platform
 
 
-@dataclass(frozen=True, slots=True)
-class DeclaredDependency:
+class DeclaredDependency(_Record, frozen=True):
     name: str
     spec: str  # range or PEP 508 specifier, as declared
     kind: str = "prod"  # npm: prod|optional|peer|dev|bundled; pypi: requires-dist
     marker: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Artifact:
+class Artifact(_Record, frozen=True):
     """One downloadable file of a release (npm tarball, wheel, sdist)."""
 
     filename: str
     url: str | None = None
-    digests: dict[str, str] = field(default_factory=dict)  # {"sha512": "...", "sha256": ...}
+    digests: dict[str, str] = msgspec.field(default_factory=dict)  # {"sha512": "...", ...}
     integrity: str | None = None  # npm SRI string when given
     size: int | None = None
     kind: str | None = None  # "tarball", "wheel", "sdist"
@@ -130,8 +139,7 @@ class Artifact:
     has_attestations: bool = False  # npm dist.attestations / PEP 740 provenance present
 
 
-@dataclass(frozen=True, slots=True)
-class Release:
+class Release(_Record, frozen=True):
     """The custody record of one version of one package.
 
     Fields are None where the registry does not tell (the mirror strips npm's ``_npmUser``,
@@ -147,7 +155,7 @@ class Release:
     provenance: Provenance | None = None
     artifacts: tuple[Artifact, ...] = ()
     dependencies: tuple[DeclaredDependency, ...] | None = None  # None: not fetched / unknown
-    install_scripts: dict[str, str] = field(default_factory=dict)  # preinstall/install/...
+    install_scripts: dict[str, str] = msgspec.field(default_factory=dict)  # preinstall/install/...
     repository: str | None = None  # normalised URL, e.g. https://github.com/owner/repo
     git_head: str | None = None
     deprecated: str | None = None
@@ -168,8 +176,7 @@ class Release:
         return tuple(out)
 
 
-@dataclass(frozen=True, slots=True)
-class OwnerRole:
+class OwnerRole(_Record, frozen=True):
     """A current owner/maintainer as the registry shows it today (npm top-level maintainers,
     PyPI ownership roles, devpi upload ACL)."""
 
@@ -177,8 +184,7 @@ class OwnerRole:
     role: str = "maintainer"  # "Owner", "Maintainer", "maintainer", "acl_upload", "organization"
 
 
-@dataclass(frozen=True, slots=True)
-class PackageHistory:
+class PackageHistory(_Record, frozen=True):
     """Everything a registry says about one package, as custody records."""
 
     ecosystem: Ecosystem
@@ -188,7 +194,7 @@ class PackageHistory:
     releases: tuple[Release, ...] = ()  # ordered oldest first (by publish time, then version)
     current_owners: tuple[OwnerRole, ...] | None = None  # None when the registry hides them
     organization: str | None = None
-    dist_tags: dict[str, str] = field(default_factory=dict)
+    dist_tags: dict[str, str] = msgspec.field(default_factory=dict)
     deprecated: str | None = None  # package-level note
     funding: tuple[str, ...] = ()
     repository: str | None = None  # package-level repository (latest)
@@ -216,12 +222,12 @@ class PackageHistory:
         if when is None:
             return self
         kept = tuple(
-            dataclasses.replace(r, unpublished=False) if r.unpublished else r
+            msgspec.structs.replace(r, unpublished=False) if r.unpublished else r
             for r in self.releases
             if r.published_at is None or r.published_at <= when
         )
         owners = self.current_owners if when >= self.fetched_at else None
-        return dataclasses.replace(self, releases=kept, current_owners=owners)
+        return msgspec.structs.replace(self, releases=kept, current_owners=owners)
 
 
 @dataclass(frozen=True, slots=True)

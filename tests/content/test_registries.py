@@ -8,6 +8,7 @@ import dataclasses
 import random
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from custody.content import ArtifactCache, ContentOutcome, compare_releases
@@ -138,12 +139,12 @@ def test_integrity_mismatch_is_a_critical_finding(verdaccio: Verdaccio, tmp_path
             reader = regs.readers[Ecosystem.NPM]
             history = await reader.history(name)
             base, cand = history.releases
-            bad = dataclasses.replace(
+            bad = msgspec.structs.replace(
                 cand.artifacts[0],
                 integrity="sha512-" + base64.b64encode(b"\0" * 64).decode(),
                 digests={},
             )
-            cand = dataclasses.replace(cand, artifacts=(bad,))
+            cand = msgspec.structs.replace(cand, artifacts=(bad,))
             return await compare_releases(regs.client, base, cand, registry=reader.registry)
 
     outcome = run(go())

@@ -3,9 +3,9 @@ new ones), publishes per publisher around the candidates, known-bad records in o
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 
+import msgspec
 from sqlalchemy import event
 
 from custody import gather
@@ -28,7 +28,7 @@ def _statements(ledger: Ledger) -> list[str]:
 def test_only_new_publishes_are_written(ledger: Ledger) -> None:
     a = history(release("1.0.0", 10), release("1.0.1", 20), name="a")
     b = history(release("2.0.0", 30, "bob", name="b"), name="b")
-    ci = dataclasses.replace(
+    ci = msgspec.structs.replace(
         release("1.0.0", 40, "GitHub Actions", name="c"),
         provenance=Provenance("npm-trusted-publisher", issuer="github"),
     )

@@ -3,8 +3,9 @@ its weighing, and the policy that turns findings into actions."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
+
+import msgspec
 
 from custody.judge import judge_release
 from custody.model import Action, Custodian, Ecosystem, Observation, Severity
@@ -151,7 +152,7 @@ def test_repository_change_alone_is_weak() -> None:
 
 
 def test_unpublished_and_missing_versions_are_held() -> None:
-    gone = dataclasses.replace(release("1.0.1", 10), unpublished=True)
+    gone = msgspec.structs.replace(release("1.0.1", 10), unpublished=True)
     h = history(release("1.0.0", 0), gone)
     assert rules(judge(h, "1.0.1")) == {"release.unpublished": Severity.HIGH}
     assert rules(judge(h, "9.9.9")) == {"release.unpublished": Severity.HIGH}

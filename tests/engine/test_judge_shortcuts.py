@@ -8,6 +8,7 @@ import dataclasses
 import fnmatch
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
 import pytest
 
 from custody.judge import _locate, find_release, judge_all, merge_locked
@@ -23,7 +24,7 @@ from .builders import T0, history, locked, release
 
 
 def _history_with_gaps():
-    gone = dataclasses.replace(release("1.0.1", 10), unpublished=True)
+    gone = msgspec.structs.replace(release("1.0.1", 10), unpublished=True)
     return history(
         release("1.0.0", 0), gone, release("1.0.2", 20), release("2.0.0", 30), release("2.0.1", 40)
     )

@@ -3,12 +3,12 @@ the trust-on-first-use baseline."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
 
 import jsonschema
+import msgspec
 
 from custody.baseline import build_baseline
 from custody.formats import json_format, text
@@ -98,7 +98,7 @@ def test_baseline_trusts_the_line_before_the_locked_release() -> None:
 
 
 def test_baseline_falls_back_to_owners_when_no_publisher_is_named() -> None:
-    h = dataclasses.replace(
+    h = msgspec.structs.replace(
         history(release("1.0.0", 0, None)),
         current_owners=(OwnerRole(Custodian("pypi:user/alice"), "Owner"),),
     )

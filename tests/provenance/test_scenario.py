@@ -6,10 +6,10 @@ compares what certificates say (with numeric repository ids), not what a publish
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from custody.judge import judge_release
@@ -55,7 +55,7 @@ def github_provenance(pa_sdist: Asset) -> Provenance:
     release = pa_sdist.release("pypi-attestations", "0.0.19")
     check = verify_pep740(pa_sdist.doc(".provenance"), release, release.artifacts[0])
     assert check.status is Status.VERIFIED and check.provenance is not None
-    return dataclasses.replace(check.provenance, kind="npm-attestation")
+    return msgspec.structs.replace(check.provenance, kind="npm-attestation")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def gitlab_identity(assets: Path) -> Provenance:
     release = asset.release("gitlab-oidc-project", "0.0.3")
     check = verify_pep740(gitlab_provenance(assets), release, release.artifacts[0])
     assert check.status is Status.VERIFIED and check.provenance is not None
-    return dataclasses.replace(check.provenance, kind="npm-attestation")
+    return msgspec.structs.replace(check.provenance, kind="npm-attestation")
 
 
 def history(prov: Provenance, last: Release) -> PackageHistory:
@@ -121,7 +121,7 @@ def test_provenance_from_another_repository_is_held(
 def test_same_repository_name_with_another_id_is_held(github_provenance: Provenance) -> None:
     """A repository deleted and re-registered under the same name has a new numeric id."""
     assert github_provenance.source is not None
-    impostor = dataclasses.replace(
+    impostor = msgspec.structs.replace(
         github_provenance, source=Custodian(github_provenance.source.id, numeric_id="999")
     )
     action, rules = judge(history(github_provenance, release_105(ALICE, impostor)))

@@ -3,10 +3,10 @@ firewall's own reviews. Pure: synthetic histories, no servers."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 
@@ -166,7 +166,7 @@ def test_old_decisions_are_reused_when_their_inputs_did_not_change() -> None:
     trust = parse_trust_file('[[trusted."npm:kit"]]\ncustodian = "npm:user/alice"\n')
     first = judge_package(HANDOVER, trust, unknown_packages="first-use", now=NOW, trust_version="a")
     newer = _release("1.0.4", "alice", NOW - timedelta(days=1), ["alice", "mallory"])
-    grown = replace(HANDOVER, releases=(*HANDOVER.releases, newer))
+    grown = msgspec.structs.replace(HANDOVER, releases=(*HANDOVER.releases, newer))
     again = judge_package(
         grown, trust, unknown_packages="first-use", now=NOW, trust_version="a", previous=first
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import msgspec
+
 from custody.judge import judge_release
 from custody.model import Action, Severity
 from custody.signals import age
@@ -62,11 +64,10 @@ def test_an_approval_of_the_exact_version_is_the_override_for_an_urgent_fix() ->
 
 
 def test_unknown_publish_time_is_not_guessed() -> None:
-    import dataclasses
 
     from custody.signals.base import SignalContext, TrustedSet
 
-    undated = dataclasses.replace(release("1.0.1", 10), published_at=None)
+    undated = msgspec.structs.replace(release("1.0.1", 10), published_at=None)
     ctx = SignalContext(
         locked("1.0.1"), history(undated), undated, None, TrustedSet(lambda *a: None), (), T0
     )

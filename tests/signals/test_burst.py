@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
+
+import msgspec
 
 from custody.judge import judge_release
 from custody.model import Action, Ecosystem, Provenance, PublishEvent, Severity
@@ -89,7 +90,7 @@ def test_a_burst_that_adds_install_scripts_is_critical() -> None:
 
 
 def test_trusted_publishing_identities_are_not_accounts() -> None:
-    ci = dataclasses.replace(
+    ci = msgspec.structs.replace(
         release("1.0.1", 100, "GitHub Actions"),
         provenance=Provenance("npm-trusted-publisher", issuer="github"),
     )
@@ -133,9 +134,11 @@ def test_a_monorepo_release_is_info() -> None:
         assert j.decision.action is Action.ALLOW
     # the same burst from unrelated repositories is held
     spread = {
-        k: dataclasses.replace(
+        k: msgspec.structs.replace(
             h,
-            releases=tuple(dataclasses.replace(r, repository=f"{repo}-{k[1]}") for r in h.releases),
+            releases=tuple(
+                msgspec.structs.replace(r, repository=f"{repo}-{k[1]}") for r in h.releases
+            ),
         )
         for k, h in histories.items()
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from custody.judge import judge_all, judge_release
 from custody.model import (
     Action,
@@ -81,7 +83,7 @@ def test_no_finding_without_added_dependencies_or_known_dependencies() -> None:
         "1.0.1", release("1.0.0", 0, deps={"a": "1"}), release("1.0.1", 10, deps={"a": "2"})
     )
     assert _finding(same, "deps.added-in-patch") is None
-    unknown = dataclasses.replace(release("1.0.0", 0), dependencies=None)
+    unknown = msgspec.structs.replace(release("1.0.0", 0), dependencies=None)
     assert (
         _finding(
             _alone("1.0.1", unknown, release("1.0.1", 10, deps={"b": "1"})), "deps.added-in-patch"
@@ -103,7 +105,7 @@ def test_the_trusted_baseline_is_compared_not_the_release_just_before() -> None:
 
 def test_pypi_extras_only_dependencies_are_weaker() -> None:
     def py(version: str, day: float, *deps: DeclaredDependency) -> Release:
-        return dataclasses.replace(
+        return msgspec.structs.replace(
             release(version, day, ecosystem=PYPI, name="pkg"), dependencies=tuple(deps)
         )
 
@@ -221,7 +223,7 @@ FLATMAP = PackageHistory(
 )
 THROUGH = history(
     *(
-        dataclasses.replace(release(f"2.3.{i}", 100 * i, "dominictarr"), name="through")
+        msgspec.structs.replace(release(f"2.3.{i}", 100 * i, "dominictarr"), name="through")
         for i in range(9)
     ),
     name="through",
@@ -315,11 +317,11 @@ def test_an_approved_new_package_is_allowed_and_its_parent_weighs_less() -> None
 def test_a_dependency_held_itself_raises_the_parent() -> None:
     """Judged an hour after flatmap-stream 0.1.1 appeared: it is too new (held in the first
     pass), which makes event-stream's new dependency riskier."""
-    young = dataclasses.replace(
+    young = msgspec.structs.replace(
         FLATMAP,
         releases=(
             FLATMAP.releases[0],
-            dataclasses.replace(FLATMAP.releases[1], published_at=_at("2018-10-05")),
+            msgspec.structs.replace(FLATMAP.releases[1], published_at=_at("2018-10-05")),
         ),
     )
     histories = {**HISTORIES, (NPM, "flatmap-stream"): young}
@@ -357,7 +359,7 @@ def test_a_package_split_out_by_the_same_trusted_custodian_weighs_less() -> None
         _at("2018-12-01"),
         (_npm("stream-helper", "0.1.0", "2018-09-01", "dominictarr", ["dominictarr"]),),
     )
-    es = dataclasses.replace(
+    es = msgspec.structs.replace(
         EVENT_STREAM,
         releases=(
             *EVENT_STREAM.releases[:2],

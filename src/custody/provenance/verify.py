@@ -11,10 +11,11 @@ release's provenance as the registry described it ("present, not verified")."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeGuard
+
+import msgspec
 
 from custody.errors import RegistryUnavailable
 from custody.model import Artifact, Ecosystem, PackageHistory, Release
@@ -144,10 +145,10 @@ def apply_checks(history: PackageHistory, checks: Mapping[str, ProvenanceCheck])
     for release in history.releases:
         check = checks.get(release.key)
         if check is not None and check.status is not Status.UNVERIFIED and check.provenance:
-            release = dataclasses.replace(release, provenance=check.provenance)
+            release = msgspec.structs.replace(release, provenance=check.provenance)
             changed = True
         releases.append(release)
-    return dataclasses.replace(history, releases=tuple(releases)) if changed else history
+    return msgspec.structs.replace(history, releases=tuple(releases)) if changed else history
 
 
 async def verify_histories(

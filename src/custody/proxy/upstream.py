@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 
 from custody.errors import RegistryUnavailable
@@ -208,7 +209,7 @@ class Upstreams:
         entry = self.client.lookup(page_url)
         if entry is None or entry.status != 200:
             raise RegistryUnavailable(reader.registry, f"no usable simple page for {name}")
-        blob = encode_history(dataclasses.replace(history, fetched_at=_EPOCH))
+        blob = encode_history(msgspec.structs.replace(history, fetched_at=_EPOCH))
         fingerprint = _digest(entry.body, blob)
         if fingerprint == previous:
             return Fetched(None, fingerprint, stale)

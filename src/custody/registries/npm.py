@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from urllib.parse import quote
 
+import msgspec
 import orjson
 
 from custody.errors import PackageNotFound
@@ -61,7 +61,7 @@ class NpmReader:
                 cached = decode_history(resp.derived, resp.derived_version, NPM_PARSER_VERSION)
                 if cached is not None:
                     blob = None
-                    return dataclasses.replace(cached, fetched_at=resp.fetched_at)
+                    return msgspec.structs.replace(cached, fetched_at=resp.fetched_at)
             packed = resp.gzip_body  # inflated by the worker, not on the event loop
             size = inflated_size(packed) if packed is not None else len(resp.body)
             if not self.parser.offloads(size):

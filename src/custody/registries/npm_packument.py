@@ -47,7 +47,7 @@ from custody.registries.ordering import order_releases
 from custody.registries.repo_urls import normalise_repository
 from custody.registries.times import parse_time
 
-NPM_PARSER_VERSION = "npm-packument/2"
+NPM_PARSER_VERSION = "npm-packument/3"
 INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
 _TIME_META_KEYS = frozenset({"created", "modified", "unpublished"})
 _DEP_KINDS = (

@@ -9,7 +9,6 @@ Dependencies cost one request per release and are fetched by ``enrich`` for chos
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import logging
 import re
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import msgspec
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -56,7 +56,7 @@ from custody.registries.urls import redact_url
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PYPI_PARSER_VERSION = "pypi/1"
+PYPI_PARSER_VERSION = "pypi/2"
 MAX_WHEEL_BYTES = 64 * 1024 * 1024
 _DEVPI_INDEX = re.compile(r"^(?P<stage>.*/(?P<user>[^/+][^/]*)/[^/+][^/]*/)\+simple/$")
 _MAX_SPECULATIVE_MISSES = 3
@@ -189,7 +189,7 @@ class PypiReader:
                 page_resp.derived, page_resp.derived_version, PYPI_PARSER_VERSION
             )
             if cached is not None:
-                return dataclasses.replace(
+                return msgspec.structs.replace(
                     cached, fetched_at=page_resp.fetched_at, current_owners=owners
                 )
         history = self._build(name, page, page_resp.fetched_at, facts, owners)
@@ -365,10 +365,12 @@ class PypiReader:
         if not updates:
             return history
         releases = tuple(
-            dataclasses.replace(r, dependencies=updates[r.version]) if r.version in updates else r
+            msgspec.structs.replace(r, dependencies=updates[r.version])
+            if r.version in updates
+            else r
             for r in history.releases
         )
-        return dataclasses.replace(history, releases=releases)
+        return msgspec.structs.replace(history, releases=releases)
 
     async def _dependencies(self, release: Release) -> tuple[DeclaredDependency, ...] | None:
         wheels = sorted(
