@@ -9,11 +9,13 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from custody import gather
 from custody.blast import fan_in
-from custody.content import ArtifactCache, ContentOutcome, compare_releases
+from custody.content.fetch import ArtifactCache
+from custody.content.results_cache import ComparisonCache
+from custody.content.review import ContentOutcome, compare_releases
 from custody.errors import InputError
 from custody.fingerprint.result import FingerprintResult
 from custody.judge import Judged, find_release, judge_all, with_content
@@ -36,6 +38,9 @@ from custody.registries.config import RegistrySettings
 from custody.registries.http import HttpOptions
 from custody.report import Report
 from custody.trust import TrustFile
+
+if TYPE_CHECKING:
+    from custody.fingerprint.git import GitOptions
 
 Progress = Callable[[int, int], None]
 _KEPT_UNTIL_EXIT: list[object] = []  # see FetchOptions.one_shot
@@ -423,12 +428,15 @@ async def _compare_all(
     fingerprints: bool,
 ) -> dict[int, tuple[ContentOutcome, tuple[FingerprintResult, ...]]]:
     # Fingerprints (clones, git) only with ``[policy] fingerprints = true``: imported then.
-    from custody.fingerprint.check import fingerprint_release
-    from custody.fingerprint.git import GitOptions
+    git: GitOptions | None = None
+    if fingerprints:
+        from custody.fingerprint.git import GitOptions
+
+        git = GitOptions(offline=options.offline)
 
     async with make_readers(settings, ledger, options=options.http(settings)) as registries:
         cache = ArtifactCache()
-        git = GitOptions(offline=options.offline)
+        comparisons = ComparisonCache()  # beside the artifact cache; see results_cache.py
 
         async def one(
             baseline: Release | None, candidate: Release
@@ -447,9 +455,12 @@ async def _compare_all(
                     registry=reader.registry,
                     auth=auth,
                     cache=cache,
+                    results=comparisons,
                 )
             prints: tuple[FingerprintResult, ...] = ()
-            if fingerprints:
+            if git is not None:
+                from custody.fingerprint.check import fingerprint_release
+
                 prints = await fingerprint_release(
                     registries.client,
                     candidate,

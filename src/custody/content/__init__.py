@@ -3,37 +3,71 @@ and flag new code that is packed, encoded or executes things.
 
 The engine calls ``compare_releases`` (network, before the signals) and hands the outcome to
 the signals through ``SignalContext.content`` / ``content_error``; the signals in
-``custody.signals.content`` and ``custody.signals.scripts`` are pure."""
+``custody.signals.content`` and ``custody.signals.scripts`` are pure.
 
-from custody.content.archive import (
-    DEFAULT_LIMITS,
-    SDIST_LIMITS,
-    ArchiveContents,
-    ArchiveLimits,
-    ArchiveRefusal,
-    read_archive,
-)
-from custody.content.compare import (
-    BuildChange,
-    ContentComparison,
-    ContentFlag,
-    FileChange,
-    compare_archives,
-)
-from custody.content.fetch import (
-    ArtifactCache,
-    ArtifactPair,
-    IntegrityMismatch,
-    choose_artifacts,
-    fetch_artifact,
-    verify,
-)
-from custody.content.review import (
-    ContentOutcome,
-    compare_files,
-    compare_releases,
-    unsafe_archive_finding,
-)
+The names below are loaded on first use: a warm check whose comparisons all come from the
+result cache (``results_cache``) never imports the archive reader."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from custody.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from custody.content.archive import ArchiveContents, ArchiveRefusal, read_archive
+    from custody.content.compare import (
+        BuildChange,
+        ContentComparison,
+        ContentFlag,
+        FileChange,
+        compare_archives,
+    )
+    from custody.content.fetch import (
+        ArtifactCache,
+        ArtifactPair,
+        IntegrityMismatch,
+        choose_artifacts,
+        fetch_artifact,
+        verify,
+    )
+    from custody.content.limits import DEFAULT_LIMITS, SDIST_LIMITS, ArchiveLimits
+    from custody.content.results_cache import ComparisonCache
+    from custody.content.review import (
+        ContentOutcome,
+        compare_files,
+        compare_releases,
+        unsafe_archive_finding,
+    )
+
+_WHERE = {
+    "DEFAULT_LIMITS": "custody.content.limits",
+    "SDIST_LIMITS": "custody.content.limits",
+    "ArchiveLimits": "custody.content.limits",
+    "ArchiveContents": "custody.content.archive",
+    "ArchiveRefusal": "custody.content.archive",
+    "read_archive": "custody.content.archive",
+    "BuildChange": "custody.content.compare",
+    "ContentComparison": "custody.content.compare",
+    "ContentFlag": "custody.content.compare",
+    "FileChange": "custody.content.compare",
+    "compare_archives": "custody.content.compare",
+    "ArtifactCache": "custody.content.fetch",
+    "ArtifactPair": "custody.content.fetch",
+    "IntegrityMismatch": "custody.content.fetch",
+    "choose_artifacts": "custody.content.fetch",
+    "fetch_artifact": "custody.content.fetch",
+    "verify": "custody.content.fetch",
+    "ComparisonCache": "custody.content.results_cache",
+    "ContentOutcome": "custody.content.review",
+    "compare_files": "custody.content.review",
+    "compare_releases": "custody.content.review",
+    "unsafe_archive_finding": "custody.content.review",
+}
+
+
+__getattr__ = lazy_exports(__name__, _WHERE)
+
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -44,6 +78,7 @@ __all__ = [
     "ArtifactCache",
     "ArtifactPair",
     "BuildChange",
+    "ComparisonCache",
     "ContentComparison",
     "ContentFlag",
     "ContentOutcome",

@@ -31,7 +31,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import IO, Any, Literal, Protocol
 
-MiB = 1024 * 1024
+# The budgets live in limits.py (light to import); re-exported here where they are used.
+from custody.content.limits import DEFAULT_LIMITS as DEFAULT_LIMITS
+from custody.content.limits import SDIST_LIMITS as SDIST_LIMITS
+from custody.content.limits import ArchiveLimits as ArchiveLimits
+from custody.content.limits import MiB as MiB
 
 RefusalReason = Literal[
     "path-traversal",  # .., absolute paths, drive letters, backslashes escaping the root
@@ -51,30 +55,6 @@ RefusalReason = Literal[
 
 # Bomb-type reasons: inside a nested archive these refuse the outer one as well.
 _RESOURCE_REASONS = frozenset({"too-large", "too-many-files", "compression-ratio", "too-deep"})
-
-
-@dataclass(frozen=True, slots=True)
-class ArchiveLimits:
-    """Budgets shared by an archive and everything nested in it."""
-
-    max_total: int = 256 * MiB
-    """Uncompressed bytes of all files together."""
-    max_files: int = 20_000
-    """Members (files, folders, links) counted across nesting levels."""
-    max_file: int = 64 * MiB
-    """Uncompressed bytes of one member."""
-    max_ratio: float = 200.0
-    """Uncompressed over compressed bytes, checked once ``ratio_min_size`` bytes came out."""
-    ratio_min_size: int = 1 * MiB
-    max_depth: int = 3
-    """Archive levels: the package itself is level 1; one nested archive inside it is 2."""
-    internal_links: bool = False
-    """Accept links that stay inside the tree (listed in ``links``, not read). pip extracts
-    sdists with such links; npm and wheel installers never create links, so they are refused."""
-
-
-DEFAULT_LIMITS = ArchiveLimits()
-SDIST_LIMITS = ArchiveLimits(internal_links=True)
 
 
 @dataclass(frozen=True, slots=True)

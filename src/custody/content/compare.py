@@ -14,10 +14,19 @@ import json
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from custody.content import heuristics as h
-from custody.content.archive import ArchiveContents
+
+if TYPE_CHECKING:
+    from custody.content.archive import ArchiveContents
+
+# The version of what a comparison yields. Bump it with ANY change to what ``compare_archives``
+# (this module, heuristics.py), ``read_archive`` (archive.py) or ``compare_files`` (review.py)
+# compute, and to the fields of ``ContentComparison`` and its parts: it is part of the key of
+# the comparison result cache (results_cache.py), so a result computed by older logic is never
+# reused as a verdict.
+COMPARISON_FORMAT = 1
 
 MAX_ANALYSIS = 4 * 1024 * 1024
 APPENDED_MIN = 40  # bytes of non-whitespace appended before an append counts at all

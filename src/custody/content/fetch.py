@@ -86,12 +86,28 @@ def verify(artifact: Artifact, data: bytes) -> str | None:
     return strongest
 
 
+def cache_base() -> Path:
+    """``CUSTODY_CACHE_DIR``, else the user cache directory: the parent of ``artifacts/``
+    and of the comparison results (``comparisons/``, results_cache.py)."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or platformdirs.user_cache_dir("custody"))
+
+
 def default_cache_dir() -> Path:
-    base = os.environ.get(CACHE_DIR_ENV) or platformdirs.user_cache_dir("custody")
-    return Path(base) / "artifacts"
+    return cache_base() / "artifacts"
 
 
 _HEX = re.compile(r"^[0-9a-f]{32,128}$")
+_STRONG_HEX_LENGTHS = {"sha512": 128, "sha384": 96, "sha256": 64}
+
+
+def strong_digests(artifact: Artifact) -> dict[str, str]:
+    """The well-formed sha512/sha384/sha256 digests the registry published for ``artifact``:
+    ``fetch_artifact`` checks the bytes against every one of them, so they name those bytes."""
+    return {
+        alg: hexdigest
+        for alg, hexdigest in expected_digests(artifact).items()
+        if len(hexdigest) == _STRONG_HEX_LENGTHS.get(alg) and _HEX.match(hexdigest)
+    }
 
 
 class ArtifactCache:
@@ -131,16 +147,22 @@ class ArtifactCache:
             if path is None:
                 continue
             with contextlib.suppress(OSError):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-                try:
-                    with os.fdopen(fd, "wb") as fh:
-                        fh.write(data)
-                    os.replace(tmp, path)
-                finally:
-                    with contextlib.suppress(OSError):
-                        os.unlink(tmp)
+                write_atomic(path, data)
             return
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temporary file renamed over it), so a reader
+    never sees a half-written cache entry. Raises ``OSError``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def _body(response: Response) -> bytes:

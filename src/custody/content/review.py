@@ -11,15 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from custody.content.archive import (
-    DEFAULT_LIMITS,
-    SDIST_LIMITS,
-    ArchiveContents,
-    ArchiveLimits,
-    ArchiveRefusal,
-    read_archive,
-)
 from custody.content.compare import ContentComparison, compare_archives
 from custody.content.fetch import (
     DEFAULT_MAX_BYTES,
@@ -29,8 +22,14 @@ from custody.content.fetch import (
     choose_artifacts,
     fetch_artifact,
 )
+from custody.content.limits import ArchiveLimits
+from custody.content.limits import limits_for as limits_for
+from custody.content.results_cache import ComparisonCache, comparison_key
 from custody.model import Artifact, Finding, Release, Severity
 from custody.registries.http import RegistryClient
+
+if TYPE_CHECKING:
+    from custody.content.archive import ArchiveContents, ArchiveRefusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +61,6 @@ def unsafe_archive_finding(
     )
 
 
-def limits_for(kind: str) -> ArchiveLimits:
-    return SDIST_LIMITS if kind == "sdist" else DEFAULT_LIMITS
-
-
 def compare_files(
     pair: ArtifactPair,
     old_data: bytes,
@@ -76,6 +71,9 @@ def compare_files(
     limits: ArchiveLimits | None = None,
 ) -> ContentOutcome:
     """Read both archives and compare them (CPU only; run it in a thread for big packages)."""
+    # Imported here: a run whose comparisons all come from the result cache never reads one.
+    from custody.content.archive import ArchiveRefusal, read_archive
+
     lim = limits or limits_for(pair.kind)
     new = read_archive(new_data, strip_root=pair.strip_root, limits=lim)
     if isinstance(new, ArchiveRefusal):
@@ -117,11 +115,24 @@ async def compare_releases(
     max_bytes: int = DEFAULT_MAX_BYTES,
     cache: ArtifactCache | None = None,
     limits: ArchiveLimits | None = None,
+    results: ComparisonCache | None = None,
 ) -> ContentOutcome:
-    """Fetch both releases' artifacts concurrently, verify them and compare their files."""
+    """Fetch both releases' artifacts concurrently, verify them and compare their files.
+
+    With ``results``, an outcome stored for the same artifacts (by strong digest), limits and
+    comparison format is returned without downloading or reading anything, and a new
+    comparison or unsafe-archive refusal is stored (see results_cache.py)."""
     pair = choose_artifacts(baseline, candidate)
     if pair is None:
         return ContentOutcome(note="no artifacts of the same kind to compare")
+    lim = limits or limits_for(pair.kind)
+    key = comparison_key(pair, baseline, candidate, lim) if results is not None else None
+    if results is not None and key is not None:
+        stored = results.get(key)
+        if isinstance(stored, Finding):
+            return ContentOutcome(error=stored)
+        if stored is not None:
+            return ContentOutcome(comparison=stored)
     try:
         old_data, new_data = await asyncio.gather(
             fetch_artifact(
@@ -135,7 +146,14 @@ async def compare_releases(
         )  # fmt: skip
     except IntegrityMismatch as exc:
         release = candidate if exc.artifact is pair.candidate else baseline
-        return ContentOutcome(error=exc.finding(release))
-    return await asyncio.to_thread(
-        compare_files, pair, old_data, new_data, baseline, candidate, limits=limits
+        return ContentOutcome(error=exc.finding(release))  # never stored: not about the bytes
+    outcome = await asyncio.to_thread(
+        compare_files, pair, old_data, new_data, baseline, candidate, limits=lim
     )
+    if results is not None and key is not None:
+        # Both artifacts were just checked against the digests in ``key``.
+        if outcome.comparison is not None:
+            results.put(key, outcome.comparison)
+        elif outcome.error is not None:
+            results.put(key, outcome.error)  # stored only if it is an unsafe-archive refusal
+    return outcome
