@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from custody.ledger import (
 from custody.ledger.db import resolve_url
 from custody.ledger.schema import metadata, schema_version
 from custody.model import Action, Ecosystem
+from custody.registries.base import CachedResponse
 from tests.ledger.fixtures import LedgerTarget
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -124,6 +126,34 @@ def test_sqlite_pragmas_and_parent_directories(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+
+
+def test_sqlite_a_cold_run_sized_commit_does_not_checkpoint(tmp_path: Path) -> None:
+    """Storing 12 MB (a thousand packuments' worth of bodies and parsed histories is about 25
+    MB) commits to the write-ahead log only: the database file stays small until the log holds
+    ``SQLITE_CHECKPOINT_PAGES``. SQLite's default (1,000 pages, 4 MB) would checkpoint and fsync
+    inside this commit. Everything stored is read back all the same."""
+    path = tmp_path / "ledger.sqlite3"
+    noise = random.Random(7)
+    entries = [
+        CachedResponse(
+            url=f"http://127.0.0.1:4873/p{i}",
+            status=200,
+            body=noise.randbytes(100_000),  # incompressible: stored as about 100 KB
+            fetched_at=datetime(2026, 1, 1, tzinfo=UTC),
+            derived=noise.randbytes(20_000),
+            derived_version="npm-x",
+        )
+        for i in range(100)
+    ]
+    with open_ledger(f"sqlite:///{path}") as ledger:
+        before = path.stat().st_size
+        ledger.store(entries)
+        wal = Path(f"{path}-wal")
+        assert wal.stat().st_size > 10_000_000
+        assert path.stat().st_size == before  # nothing copied into the database file yet
+        loaded = ledger.load([e.url for e in entries])
+        assert [loaded[e.url].body for e in entries] == [e.body for e in entries]
 
 
 def test_sqlite_writes_take_the_lock_up_front(tmp_path: Path) -> None:

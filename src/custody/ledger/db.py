@@ -32,6 +32,14 @@ DATABASE_URL_ENV = "CUSTODY_DATABASE_URL"
 CACHE_DIR_ENV = "CUSTODY_CACHE_DIR"
 SQLITE_FILENAME = "ledger.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CHECKPOINT_PAGES = 16_384
+"""WAL pages (4 KiB each: 64 MiB) before a commit copies the log into the database file.
+
+SQLite's default, 1,000 pages, makes the commit of a cold run (about 25 MB of responses and
+parsed histories for a thousand npm packages) also checkpoint the log and fsync the
+database: 0.2 s of a 4 s run, paid again by every cold run. With this limit the log takes a few
+cold runs before a commit checkpoints it; commits stay durable (the log is the record, and
+``synchronous = NORMAL`` keeps the database consistent through a power loss)."""
 POSTGRES_CONNECT_TIMEOUT_S = 10
 CHUNK = 500  # ids or keys per IN list
 
@@ -197,6 +205,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_CHECKPOINT_PAGES}")
+        # after a checkpoint the log file is cut back to this size, not left at its peak
+        cursor.execute(f"PRAGMA journal_size_limit = {SQLITE_CHECKPOINT_PAGES * 4096}")
     finally:
         cursor.close()
 
