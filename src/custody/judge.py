@@ -19,7 +19,7 @@ from datetime import datetime
 
 from packaging.version import InvalidVersion, Version
 
-from custody.content.compare import ContentComparison
+from custody.content.result import ContentComparison
 from custody.fingerprint.result import FingerprintResult
 from custody.model import (
     Action,

@@ -21,9 +21,9 @@ import pytest
 
 from custody.content import archive
 from custody.content import results_cache as rc
-from custody.content.compare import COMPARISON_FORMAT
 from custody.content.fetch import ArtifactCache, choose_artifacts
 from custody.content.limits import DEFAULT_LIMITS, ArchiveLimits
+from custody.content.result import COMPARISON_FORMAT
 from custody.content.results_cache import ComparisonCache, comparison_key
 from custody.content.review import ContentOutcome, compare_releases
 from custody.model import Artifact, Ecosystem, Release, Severity
@@ -331,7 +331,7 @@ def test_it_lives_beside_the_artifact_cache(
 
 def test_a_hit_does_not_import_the_archive_reader(tmp_path: Path) -> None:
     """A run whose comparisons all come from the cache imports neither the archive reader
-    (tarfile and friends) nor the fingerprint machinery."""
+    (tarfile and friends), nor the comparison heuristics, nor the fingerprint machinery."""
     base, cand = release("1.0.0", OLD), release("1.0.1", NEW)
     results = ComparisonCache(tmp_path / "comparisons")
     expected = compare(Client(served((base, OLD), (cand, NEW))), base, cand, results)
@@ -361,7 +361,8 @@ def test_a_hit_does_not_import_the_archive_reader(tmp_path: Path) -> None:
         print(json.dumps({
             "flags": len(outcome.comparison.flags),
             "modules": sorted(m for m in sys.modules if m.startswith(
-                ("custody.content.archive", "custody.fingerprint.check", "tarfile"))),
+                ("custody.content.archive", "custody.content.compare",
+                 "custody.content.heuristics", "custody.fingerprint.check", "tarfile"))),
         }))
         """
     )

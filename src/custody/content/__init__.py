@@ -16,13 +16,7 @@ from custody.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from custody.content.archive import ArchiveContents, ArchiveRefusal, read_archive
-    from custody.content.compare import (
-        BuildChange,
-        ContentComparison,
-        ContentFlag,
-        FileChange,
-        compare_archives,
-    )
+    from custody.content.compare import compare_archives
     from custody.content.fetch import (
         ArtifactCache,
         ArtifactPair,
@@ -32,6 +26,7 @@ if TYPE_CHECKING:
         verify,
     )
     from custody.content.limits import DEFAULT_LIMITS, SDIST_LIMITS, ArchiveLimits
+    from custody.content.result import BuildChange, ContentComparison, ContentFlag, FileChange
     from custody.content.results_cache import ComparisonCache
     from custody.content.review import (
         ContentOutcome,
@@ -47,10 +42,10 @@ _WHERE = {
     "ArchiveContents": "custody.content.archive",
     "ArchiveRefusal": "custody.content.archive",
     "read_archive": "custody.content.archive",
-    "BuildChange": "custody.content.compare",
-    "ContentComparison": "custody.content.compare",
-    "ContentFlag": "custody.content.compare",
-    "FileChange": "custody.content.compare",
+    "BuildChange": "custody.content.result",
+    "ContentComparison": "custody.content.result",
+    "ContentFlag": "custody.content.result",
+    "FileChange": "custody.content.result",
     "compare_archives": "custody.content.compare",
     "ArtifactCache": "custody.content.fetch",
     "ArtifactPair": "custody.content.fetch",

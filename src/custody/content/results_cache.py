@@ -27,9 +27,9 @@ from typing import Any
 import msgspec
 
 from custody import __version__
-from custody.content.compare import COMPARISON_FORMAT, ContentComparison
 from custody.content.fetch import ArtifactPair, cache_base, strong_digests, write_atomic
 from custody.content.limits import ArchiveLimits
+from custody.content.result import COMPARISON_FORMAT, ContentComparison
 from custody.model import Artifact, Finding, Release, Severity
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from types import MappingProxyType
 
 from packaging.utils import canonicalize_name
 
-from custody.content.compare import ContentComparison
+from custody.content.result import ContentComparison
 from custody.fingerprint.result import FingerprintResult
 from custody.model import (
     Custodian,

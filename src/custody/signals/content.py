@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from custody.content.compare import ContentComparison, ContentFlag
+from custody.content.result import ContentComparison, ContentFlag
 from custody.model import Finding, Severity
 from custody.signals.base import SignalContext
 

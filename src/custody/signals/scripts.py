@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from custody.content.compare import INSTALL_HOOKS, BuildChange, ContentComparison
+from custody.content.result import INSTALL_HOOKS, BuildChange, ContentComparison
 from custody.model import Ecosystem, Finding, Release, Severity
 from custody.signals.base import SignalContext
 
