@@ -8,7 +8,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from custody.lockfiles._common import (
@@ -64,6 +63,8 @@ def declared_dependencies(lock_path: Path) -> dict[str, str] | None:
             found[name] = kind
 
     def add_pep508(items: object, kind: str) -> None:
+        from packaging.requirements import InvalidRequirement, Requirement  # see requirements.py
+
         for item in items if isinstance(items, list) else ():
             if isinstance(item, str):
                 try:

@@ -21,7 +21,6 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from custody.lockfiles._common import (
@@ -260,6 +259,9 @@ def _requirement_line(path: Path, number: int, line: str, state: _State) -> _Ent
         kind = _source_kind(requirement)
         state.skipped.append(SkippedEntry(_guess_name(requirement), kind, requirement, where))
         return None
+    # Imported on use: about 40 ms of regular expressions that an npm-only check never needs.
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         req = Requirement(requirement)
     except InvalidRequirement as exc:
