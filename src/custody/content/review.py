@@ -21,8 +21,7 @@ from custody.content.fetch import (
     choose_artifacts,
     fetch_artifact,
 )
-from custody.content.limits import ArchiveLimits
-from custody.content.limits import limits_for as limits_for
+from custody.content.limits import ArchiveLimits, limits_for
 from custody.content.result import ContentComparison
 from custody.content.results_cache import ComparisonCache, comparison_key
 from custody.model import Artifact, Finding, Release, Severity

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from custody.content.archive import ArchiveRefusal, read_archive
 from custody.content.fetch import ArtifactCache, IntegrityMismatch, fetch_artifact
-from custody.content.review import limits_for
+from custody.content.limits import limits_for
 from custody.fingerprint.compare import Comparison, compare_npm, compare_sdist, compare_wheel
 from custody.fingerprint.git import GitError, GitOptions, SourceRepo
 from custody.fingerprint.result import FingerprintResult
