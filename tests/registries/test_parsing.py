@@ -4,22 +4,27 @@ worker never loses a document (parsing goes on in-process)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import gzip
 import logging
 import subprocess
 import sys
+import termios
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
 from custody.registries.derived import decode_history
 from custody.registries.http import BadDocument
 from custody.registries.npm_packument import NPM_PARSER_VERSION, parse_packument_body
-from custody.registries.parse_worker import MAGIC
+from custody.registries.parse_worker import MAGIC, PIPE_BYTES, frame
 from custody.registries.parsing import INLINE_FIRST, MIN_SIZE, ParsePool
 from tests.support.stopping import stopped_and_continued
 
@@ -142,6 +147,47 @@ def test_the_worker_stops_when_its_input_ends() -> None:
     )
     assert done.returncode == 0
     assert done.stdout == b""
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_SETPIPE_SZ"), reason="pipe sizes are Linux's")
+def test_a_worker_writes_answers_ahead_of_a_busy_parent() -> None:
+    """A parent busy downloading reads answers late. With the default 64 KiB pipe the worker
+    sat blocked in ``write`` meanwhile (half its time in the benchmark); it widens its pipes so
+    that several answers (here about 250 KB) wait in the pipe while it parses the next."""
+    requests = [
+        frame(msgspec.msgpack.encode((seq, "npm-packument", packument(f"p{seq}", 300),
+                                      f"p{seq}", REGISTRY, WHEN, 1 << 24)))
+        for seq in range(4)
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "custody.registries.parse_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
+
+    def send() -> None:  # blocks while the worker, blocked itself, reads no more requests
+        with contextlib.suppress(OSError):
+            stdin.write(b"".join(requests))
+            stdin.close()
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        waiting = 0
+        deadline = time.monotonic() + 30
+        while waiting < 200_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            raw = fcntl.ioctl(stdout.fileno(), termios.FIONREAD, b"\0\0\0\0")
+            waiting = int.from_bytes(raw, "little")
+        assert waiting >= 200_000, f"only {waiting} bytes written before the parent read"
+        assert fcntl.fcntl(stdout.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+        sender.join(timeout=60)
+        stdout.close()
 
 
 def test_the_number_of_workers_can_be_set(monkeypatch: pytest.MonkeyPatch) -> None:

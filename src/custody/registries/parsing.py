@@ -30,7 +30,14 @@ from itertools import count
 import msgspec
 
 from custody.registries.http import BadDocument
-from custody.registries.parse_worker import HEADER, OutOfStep, frame, frame_size, parse_request
+from custody.registries.parse_worker import (
+    HEADER,
+    PIPE_BYTES,
+    OutOfStep,
+    frame,
+    frame_size,
+    parse_request,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +105,7 @@ class _Worker:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
+            limit=PIPE_BYTES,  # read answers on as they come, not 128 KiB at a time
         )
         return cls(proc, stall_s)
 
