@@ -59,7 +59,7 @@ def publishes_around(
 ) -> dict[str, list[PublishEvent]]:
     """Per publisher of ``candidates``: the ledger's publishes of that publisher from
     ``BURST_LOOKBACK`` before its earliest candidate to ``BURST_WINDOW`` after its latest (not
-    after ``now``). One query per distinct publisher."""
+    after ``now``). One query for all of them."""
     spans: dict[str, tuple[datetime, datetime]] = {}
     for r in candidates:
         if r.publisher is None or r.published_at is None:
@@ -68,10 +68,12 @@ def publishes_around(
             continue
         low, high = spans.get(r.publisher.id, (r.published_at, r.published_at))
         spans[r.publisher.id] = (min(low, r.published_at), max(high, r.published_at))
-    return {
-        who: ledger.publishes_by(who, low - BURST_LOOKBACK, min(high + BURST_WINDOW, now))
-        for who, (low, high) in sorted(spans.items())
-    }
+    return ledger.publishes_within(
+        {
+            who: (low - BURST_LOOKBACK, min(high + BURST_WINDOW, now))
+            for who, (low, high) in spans.items()
+        }
+    )
 
 
 def known_bad_for(

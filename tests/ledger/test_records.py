@@ -47,6 +47,32 @@ def test_publishes_are_idempotent_and_windowed(ledger: Ledger) -> None:
     assert ledger.publishes_by(WORM, _minutes(10), _minutes(20)) == []
 
 
+def test_publishes_of_many_publishers_keep_each_to_its_own_span(ledger: Ledger) -> None:
+    """One query over the union of the spans: a row inside the union but outside its own
+    publisher's span is dropped, and a publisher with nothing in its span is still a key."""
+    ledger.record_publishes(
+        [(NPM, f"w-{i}", "1.0.1", WORM, _minutes(i * 10)) for i in range(6)]  # 0 .. 50
+        + [(NPM, f"a-{i}", "2.0.0", "npm:user/alice", _minutes(i * 10)) for i in range(6)]
+        + [(PYPI, "late", "1.0", "pypi:user/late", _minutes(100))]
+    )
+    spans = {
+        WORM: (_minutes(0), _minutes(20)),
+        "npm:user/alice": (_minutes(30), _minutes(50)),
+        "pypi:user/late": (_minutes(0), _minutes(50)),
+        "npm:user/nobody": (_minutes(0), _minutes(100)),
+    }
+    got = ledger.publishes_within(spans)
+    assert {who: [e.package for e in events] for who, events in got.items()} == {
+        WORM: ["w-0", "w-1", "w-2"],
+        "npm:user/alice": ["a-3", "a-4", "a-5"],
+        "pypi:user/late": [],
+        "npm:user/nobody": [],
+    }
+    for who, (low, high) in spans.items():
+        assert got[who] == ledger.publishes_by(who, low, high)
+    assert ledger.publishes_within({}) == {}
+
+
 def test_publish_times_are_utc(ledger: Ledger) -> None:
     pacific = timezone(timedelta(hours=-7))
     ledger.record_publishes(

@@ -123,6 +123,12 @@ class Ledger:
         """Inclusive on both ends, oldest first."""
         return publishes.publishes_by(self._db, publisher_id, since, until)
 
+    def publishes_within(
+        self, spans: Mapping[str, tuple[datetime, datetime]]
+    ) -> dict[str, list[PublishEvent]]:
+        """``publishes_by`` for many publishers (each with its own inclusive span) at once."""
+        return publishes.publishes_within(self._db, spans)
+
     def publish_counts(
         self, packages: Iterable[tuple[Ecosystem, str]], since: datetime
     ) -> dict[tuple[Ecosystem, str], int]:

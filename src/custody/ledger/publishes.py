@@ -3,7 +3,7 @@ minutes, as a worm does)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,18 +13,24 @@ from custody.ledger.db import Database, chunked
 from custody.ledger.schema import as_utc, publishes
 from custody.model import Ecosystem, PublishEvent
 
-__all__ = ["PublishEvent", "publish_counts", "publishes_by", "record_publishes"]
+__all__ = [
+    "PublishEvent",
+    "publish_counts",
+    "publishes_by",
+    "publishes_within",
+    "record_publishes",
+]
 
 NAMES_PER_QUERY = 5000  # bound parameters per IN list (SQLite allows 32766)
 _t = publishes
-_BY_PUBLISHER = (
+_BY_PUBLISHERS = (
     select(_t.c.ecosystem, _t.c.package, _t.c.version, _t.c.publisher, _t.c.published_at)
     .where(
-        _t.c.publisher == bindparam("publisher"),
+        _t.c.publisher.in_(bindparam("publishers", expanding=True)),
         _t.c.published_at >= bindparam("since"),
         _t.c.published_at <= bindparam("until"),
     )
-    .order_by(_t.c.published_at, _t.c.ecosystem, _t.c.package, _t.c.version)
+    .order_by(_t.c.publisher, _t.c.published_at, _t.c.ecosystem, _t.c.package, _t.c.version)
 )
 
 
@@ -55,16 +61,40 @@ def publishes_by(
     db: Database, publisher_id: str, since: datetime, until: datetime
 ) -> list[PublishEvent]:
     """Events of ``publisher_id`` with ``since <= published_at <= until``, oldest first."""
-    params = {
-        "publisher": publisher_id,
-        "since": as_utc(since, "since"),
-        "until": as_utc(until, "until"),
+    return publishes_within(db, {publisher_id: (since, until)})[publisher_id]
+
+
+def publishes_within(
+    db: Database, spans: Mapping[str, tuple[datetime, datetime]]
+) -> dict[str, list[PublishEvent]]:
+    """For each publisher, its events with ``since <= published_at <= until`` (its span),
+    oldest first; every publisher asked for is a key. One read and one query per
+    ``NAMES_PER_QUERY`` publishers over the union of the spans, each row then kept only inside
+    its own publisher's span (a check asks about a hundred publishers at once)."""
+    bounds = {
+        who: (as_utc(low, "since"), as_utc(high, "until")) for who, (low, high) in spans.items()
     }
+    found: dict[str, list[PublishEvent]] = {who: [] for who in bounds}
+    if not bounds:
+        return found
+    since = min(low for low, _ in bounds.values())
+    until = max(high for _, high in bounds.values())
     with db.read() as conn:
-        return [
-            PublishEvent(Ecosystem(r.ecosystem), r.package, r.version, r.publisher, r.published_at)
-            for r in conn.execute(_BY_PUBLISHER, params)
-        ]
+        for chunk in chunked(sorted(bounds), NAMES_PER_QUERY):
+            params = {"publishers": list(chunk), "since": since, "until": until}
+            for r in conn.execute(_BY_PUBLISHERS, params):
+                low, high = bounds[r.publisher]
+                if low <= r.published_at <= high:
+                    found[r.publisher].append(
+                        PublishEvent(
+                            Ecosystem(r.ecosystem),
+                            r.package,
+                            r.version,
+                            r.publisher,
+                            r.published_at,
+                        )
+                    )
+    return found
 
 
 _COUNTS = (
