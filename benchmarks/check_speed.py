@@ -203,10 +203,12 @@ class Step:
     note: str = ""
 
 
-def measure(label: str, argv: Sequence[str], *, cwd: Path, env: dict[str, str]) -> Step:
+def measure(
+    label: str, argv: Sequence[str], *, cwd: Path, env: dict[str, str], work: Path = WORK
+) -> Step:
     """Run ``argv`` as its own process: wall time, and that process's own CPU time and peak RSS
-    (``os.wait4`` reports them for exactly this child)."""
-    out_path, err_path = WORK / "step.out", WORK / "step.err"
+    (``os.wait4`` reports them for exactly this child). Its output goes to ``work``."""
+    out_path, err_path = work / "step.out", work / "step.err"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
