@@ -6,7 +6,9 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+import pytest
 
+from custody import versions
 from custody.judge import judge_all, judge_release
 from custody.model import (
     Action,
@@ -279,6 +281,20 @@ def test_the_event_stream_pair_is_critical() -> None:
     assert judged["through"].decision.findings == ()
     # the second pass sees the tree; the first-pass custody findings are kept
     assert judged["flatmap-stream"].context.tree is not None
+
+
+def test_one_locked_release_of_a_dependency_needs_no_range_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tree locks flatmap-stream once: that entry is weighed whether or not it fits the
+    declared range, so the range is not parsed (node-semver's import alone is 25-50 ms)."""
+    expected = {k: j.decision for k, j in _judge_tree().items()}
+
+    def no_range_check(*_args: object) -> bool:
+        raise AssertionError("a range was checked")
+
+    monkeypatch.setattr(versions, "satisfies", no_range_check)
+    assert {k: j.decision for k, j in _judge_tree().items()} == expected
 
 
 def test_the_parent_is_found_without_lockfile_paths() -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -46,6 +45,7 @@ from custody.registries.http import BadDocument
 from custody.registries.ordering import order_releases
 from custody.registries.repo_urls import normalise_repository
 from custody.registries.times import parse_time
+from custody.versions import plain_semver
 
 NPM_PARSER_VERSION = "npm-packument/3"
 INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
@@ -188,16 +188,13 @@ def _funding(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
-_PLAIN_SEMVER = re.compile(r"(0|[1-9][0-9]{0,14})\.(0|[1-9][0-9]{0,14})\.(0|[1-9][0-9]{0,14})")
-
-
 def semver_key(version: str) -> tuple[Any, ...]:
     """A sort key in SemVer order (node-semver, loose); unparseable versions sort last. Plain
     ``MAJOR.MINOR.PATCH`` (most versions) is read directly: node-semver parses it to the same
     key, twenty times slower."""
-    plain = _PLAIN_SEMVER.fullmatch(version)
+    plain = plain_semver(version)
     if plain is not None:
-        return (0, int(plain[1]), int(plain[2]), int(plain[3]), 1, ())
+        return (0, *plain, 1, ())
     import nodesemver  # only here: importing it costs 25 ms, and most versions are plain
 
     try:

@@ -78,6 +78,8 @@ def _entries_for(ctx: SignalContext, dep: DeclaredDependency) -> tuple[TreeEntry
     if ctx.tree is None:
         return ()
     entries = ctx.tree.lookup(ctx.dependency.ecosystem, dep.name)
+    if len(entries) < 2:
+        return entries  # one entry is the answer whether it fits or not: no range to parse
     fitting = tuple(
         e
         for e in entries
