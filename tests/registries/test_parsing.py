@@ -25,7 +25,7 @@ from custody.registries.derived import decode_history
 from custody.registries.http import BadDocument
 from custody.registries.npm_packument import NPM_PARSER_VERSION, parse_packument_body
 from custody.registries.parse_worker import MAGIC, PIPE_BYTES, frame
-from custody.registries.parsing import INLINE_FIRST, MIN_SIZE, ParsePool
+from custody.registries.parsing import INLINE_FIRST, MAX_FAILURES, MIN_SIZE, ParsePool
 from tests.support.stopping import stopped_and_continued
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "npm-packuments"
@@ -123,6 +123,40 @@ def test_a_killed_worker_means_parsing_in_process() -> None:
             assert decode_history(blob, NPM_PARSER_VERSION, NPM_PARSER_VERSION) is not None
             assert pool.offloaded == 1
             assert not pool.offloads(10 * MIN_SIZE)  # broken: no more offloading
+        finally:
+            await pool.aclose()
+
+    asyncio.run(go())
+
+
+def test_workers_come_back_after_a_failure_until_too_many_failures() -> None:
+    """A long-running proxy must not parse on its event loop for the rest of its life because
+    one worker died: after ``retry_s`` new workers start; after ``MAX_FAILURES``, no more."""
+    body = packument("pkg", 5)
+
+    async def parse(pool: ParsePool) -> None:
+        blob = await pool.parse("npm-packument", body, "pkg", REGISTRY, WHEN, 10**6)
+        assert decode_history(blob, NPM_PARSER_VERSION, NPM_PARSER_VERSION) is not None
+
+    async def go() -> None:
+        pool = ParsePool(workers=1, retry_s=0.2)
+        killed: set[int] = set()
+        try:
+            for failure in range(1, MAX_FAILURES + 1):
+                await parse(pool)
+                assert pool.offloaded == failure  # a (new) worker parsed it
+                worker = await pool._started[0]
+                assert worker.proc.pid not in killed
+                killed.add(worker.proc.pid)
+                worker.proc.kill()
+                await worker.proc.wait()
+                await parse(pool)  # the dead worker fails it: parsed here instead
+                assert pool.failures == failure and pool.offloaded == failure
+                assert not pool.offloads(10 * MIN_SIZE)
+                await asyncio.sleep(0.3)
+            assert not pool.offloads(10 * MIN_SIZE)  # for good now
+            await parse(pool)
+            assert pool.offloaded == MAX_FAILURES
         finally:
             await pool.aclose()
 

@@ -12,7 +12,8 @@ parent's main script again (running a caller's unguarded script a second time), 
 one copies a process that holds sockets, database connections and threads. Workers start only
 once a run has more than a handful of large documents to parse (``custody history`` of one
 package never pays for a process start), they ignore Ctrl-C (the parent stops them), and if a
-worker fails, parsing goes on in the process itself."""
+worker fails, parsing goes on in the process itself: for ``RETRY_S``, then with new workers,
+and for good after ``MAX_FAILURES``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,6 +71,13 @@ class WorkerGone(Exception):
 
 
 WORKER_ARGV = (sys.executable, "-m", "custody.registries.parse_worker")
+RETRY_S = 60.0
+"""After a worker fails, documents are parsed in-process for this long, then new workers are
+started: a long-running proxy gets its workers back instead of parsing on its event loop for
+the rest of its life."""
+MAX_FAILURES = 3
+"""Failures after which a pool parses in-process for good: a worker that keeps failing is not
+started again and again."""
 STALL_S = 120.0
 """Seconds a worker may go without answering while a request waits (the largest packuments
 parse in a few seconds): then it is stopped and its requests are parsed in-process."""
@@ -186,22 +195,30 @@ class ParsePool:
         *,
         argv: Sequence[str] = WORKER_ARGV,
         stall_s: float = STALL_S,
+        retry_s: float = RETRY_S,
     ) -> None:
         self.workers = default_workers() if workers is None else workers
         if not sys.executable:
             self.workers = 0  # embedded: no interpreter to start
         self._argv = argv
         self._stall_s = stall_s
+        self._retry_s = retry_s
         self._started: list[asyncio.Future[_Worker]] = []
+        self._stopping: set[asyncio.Future[None]] = set()  # failed workers being reaped
         self._turn = count()
         self._inline_left = INLINE_FIRST
-        self._broken = False
+        self.failures = 0  # worker failures so far (tests read it)
+        self._in_process_until = 0.0  # time.monotonic(): parse in-process before this
         self.offloaded = 0  # documents a worker parsed (tests and benchmarks read it)
+
+    def _in_process(self) -> bool:
+        """After a failure: for ``retry_s``, and for good after ``MAX_FAILURES``."""
+        return self.failures >= MAX_FAILURES or time.monotonic() < self._in_process_until
 
     def offloads(self, size: int) -> bool:
         """Should a document of ``size`` bytes go to a worker? (Counts the large documents a
         run parses in-process before the workers are worth starting.)"""
-        if self.workers < 1 or self._broken or size < MIN_SIZE:
+        if self.workers < 1 or self._in_process() or size < MIN_SIZE:
             return False
         if not self._started and self._inline_left > 0:
             self._inline_left -= 1
@@ -215,18 +232,39 @@ class ParsePool:
         workers failed): ``body`` as sent (gzip or not), at most ``limit`` bytes inflated.
         Returns the encoded history; raises ``BadDocument``."""
         request: Request = (kind, body, name, registry, fetched_at, limit)
-        if not self._broken:
+        if not self._in_process():
             try:
                 worker = await self._next_worker()
                 blob = await worker.parse(request)
             except (WorkerGone, OSError) as exc:
-                if not self._broken:
-                    log.warning("parsing in this process: a parser worker failed (%s)", exc)
-                self._broken = True
+                self._failed(exc)
             else:
                 self.offloaded += 1
                 return blob
         return parse_request(*request)
+
+    def _failed(self, exc: BaseException) -> None:
+        """A worker failed (every request waiting on it fails with it: counted once). Parse
+        in-process for a while; the failed workers are reaped, the others kept."""
+        if self._in_process():
+            return
+        self.failures += 1
+        self._in_process_until = time.monotonic() + self._retry_s
+        when = "for good" if self.failures >= MAX_FAILURES else f"for {self._retry_s:g} s"
+        log.warning("parsing in this process %s: a parser worker failed (%s)", when, exc)
+        kept: list[asyncio.Future[_Worker]] = []
+        for started in self._started:
+            if not started.done():
+                kept.append(started)
+            elif not started.cancelled() and started.exception() is None:
+                worker = started.result()
+                if worker.alive:
+                    kept.append(started)
+                else:
+                    stopping = asyncio.ensure_future(worker.stop())
+                    self._stopping.add(stopping)
+                    stopping.add_done_callback(self._stopping.discard)
+        self._started = kept
 
     async def _next_worker(self) -> _Worker:
         if len(self._started) < self.workers:  # started without an await: never too many
@@ -237,4 +275,4 @@ class ParsePool:
         started, self._started = self._started, []
         workers = await asyncio.gather(*started, return_exceptions=True)
         stops = [w.stop() for w in workers if isinstance(w, _Worker)]
-        await asyncio.gather(*stops, return_exceptions=True)
+        await asyncio.gather(*stops, *self._stopping, return_exceptions=True)
