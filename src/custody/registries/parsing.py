@@ -246,12 +246,15 @@ class ParsePool:
     def _failed(self, exc: BaseException) -> None:
         """A worker failed (every request waiting on it fails with it: counted once). Parse
         in-process for a while; the failed workers are reaped, the others kept."""
+        self._reap_failed()
         if self._in_process():
             return
         self.failures += 1
         self._in_process_until = time.monotonic() + self._retry_s
         when = "for good" if self.failures >= MAX_FAILURES else f"for {self._retry_s:g} s"
         log.warning("parsing in this process %s: a parser worker failed (%s)", when, exc)
+
+    def _reap_failed(self) -> None:
         kept: list[asyncio.Future[_Worker]] = []
         for started in self._started:
             if not started.done():
