@@ -18,13 +18,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
+from custody.cache_dir import cache_base
 from custody.model import Artifact, Ecosystem, Finding, Release, Severity
 from custody.registries.http import RegistryClient, Response
 from custody.registries.urls import redact_url
 
-CACHE_DIR_ENV = "CUSTODY_CACHE_DIR"
 DEFAULT_MAX_BYTES = 128 * 1024 * 1024
 
 # Strongest first. md5 only counts when nothing else is given (very old PyPI uploads).
@@ -84,12 +82,6 @@ def verify(artifact: Artifact, data: bytes) -> str | None:
             raise IntegrityMismatch(artifact, alg, digests[alg], actual)
         strongest = strongest or alg
     return strongest
-
-
-def cache_base() -> Path:
-    """``CUSTODY_CACHE_DIR``, else the user cache directory: the parent of ``artifacts/``
-    and of the comparison results (``comparisons/``, results_cache.py)."""
-    return Path(os.environ.get(CACHE_DIR_ENV) or platformdirs.user_cache_dir("custody"))
 
 
 def default_cache_dir() -> Path:

@@ -27,7 +27,8 @@ from typing import Any
 import msgspec
 
 from custody import __version__
-from custody.content.fetch import ArtifactPair, cache_base, strong_digests, write_atomic
+from custody.cache_dir import cache_base
+from custody.content.fetch import ArtifactPair, strong_digests, write_atomic
 from custody.content.limits import ArchiveLimits
 from custody.content.result import COMPARISON_FORMAT, ContentComparison
 from custody.model import Artifact, Finding, Release, Severity

@@ -23,7 +23,7 @@ from custody.content.fetch import (
 )
 from custody.content.limits import ArchiveLimits, limits_for
 from custody.content.result import ContentComparison
-from custody.content.results_cache import ComparisonCache, comparison_key
+from custody.content.results_cache import UNSAFE_ARCHIVE, ComparisonCache, comparison_key
 from custody.model import Artifact, Finding, Release, Severity
 from custody.registries.http import RegistryClient
 
@@ -47,7 +47,7 @@ def unsafe_archive_finding(
     release's archive was refused (nothing new, but its content could not be compared)."""
     where = f" ({refusal.member!r})" if refusal.member else ""
     return Finding(
-        "content.unsafe-archive",
+        UNSAFE_ARCHIVE,
         Severity.LOW if trusted else Severity.HIGH,
         f"{artifact.filename} of {release.key} was not read: {refusal.reason}{where}: "
         f"{refusal.detail}",

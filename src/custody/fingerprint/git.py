@@ -26,14 +26,13 @@ from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-import platformdirs
+from custody.cache_dir import cache_base
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-CACHE_DIR_ENV = "CUSTODY_CACHE_DIR"
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _SAFE_REF = re.compile(r"^[A-Za-z0-9@._+/-]{1,200}$")
 _GIT_CONFIG = (
@@ -52,8 +51,7 @@ class GitError(Exception):
 
 
 def default_sources_dir() -> Path:
-    base = os.environ.get(CACHE_DIR_ENV) or platformdirs.user_cache_dir("custody")
-    return Path(base) / "sources"
+    return cache_base() / "sources"
 
 
 @dataclass(frozen=True, slots=True)

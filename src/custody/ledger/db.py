@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import platformdirs
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -25,13 +24,13 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import KeyedColumnElement
 
+from custody.cache_dir import cache_base
 from custody.errors import InputError
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
 
 DATABASE_URL_ENV = "CUSTODY_DATABASE_URL"
-CACHE_DIR_ENV = "CUSTODY_CACHE_DIR"
 SQLITE_FILENAME = "ledger.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CHECKPOINT_PAGES = 16_384
@@ -57,8 +56,7 @@ def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
 
 def default_sqlite_path() -> Path:
-    directory = os.environ.get(CACHE_DIR_ENV) or platformdirs.user_cache_dir("custody")
-    return Path(directory).expanduser() / SQLITE_FILENAME
+    return cache_base().expanduser() / SQLITE_FILENAME
 
 
 def redact(url_text: str) -> str:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import platformdirs
 from starlette.requests import Request
 
+from custody.cache_dir import cache_base
 from custody.ledger import Ledger, open_ledger
 from custody.proxy.artifacts import ArtifactStore
 from custody.proxy.audit import AuditLog
@@ -39,10 +39,7 @@ def _tls_context(ca_files: tuple[str, ...]) -> ssl.SSLContext:
 
 
 def default_cache_dir() -> Path:
-    import os
-
-    base = os.environ.get("CUSTODY_CACHE_DIR") or platformdirs.user_cache_dir("custody")
-    return Path(base) / "proxy-artifacts"
+    return cache_base() / "proxy-artifacts"
 
 
 @dataclass
