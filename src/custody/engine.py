@@ -226,8 +226,13 @@ def record_observations(
     ledger: Ledger, histories: Iterable[PackageHistory], seen_at: datetime
 ) -> dict[PackageId, list[Observation]]:
     """Record today's owners (facts the registry keeps no history of) and read back what the
-    ledger has seen of them over time."""
-    facts: dict[PackageId, list[tuple[str, str, str | None]]] = {}
+    ledger has seen of them over time.
+
+    Each package's facts are recorded at its ``fetched_at``, when the registry last confirmed
+    the document (a warm run reusing a fresh cache entry looks at the same time again, which
+    writes nothing), never later than ``seen_at`` (the caller's now), which also stands in for a
+    history without a usable ``fetched_at``."""
+    looks: dict[PackageId, tuple[datetime, list[tuple[str, str, str | None]]]] = {}
     by_eco: dict[Ecosystem, list[str]] = defaultdict(list)
     for h in histories:
         by_eco[h.ecosystem].append(h.name)
@@ -238,14 +243,25 @@ def record_observations(
         ]
         if h.organization:
             rows.append(("organization", h.organization, None))
-        facts[(h.ecosystem, h.name)] = rows
-    out: dict[PackageId, list[Observation]] = ledger.observe(seen_at, facts) if facts else {}
+        looks[(h.ecosystem, h.name)] = (_look_time(h, seen_at), rows)
+    out: dict[PackageId, list[Observation]] = ledger.observe(looks) if looks else {}
     for eco, names in by_eco.items():
         unseen = [name for name in names if (eco, name) not in out]
         if unseen:
             for name, obs in ledger.observations(eco, unseen).items():
                 out[(eco, name)] = obs
     return out
+
+
+def _look_time(history: PackageHistory, now: datetime) -> datetime:
+    """When the registry showed ``history``: its ``fetched_at``, never later than ``now`` (a
+    cache entry stamped by a host whose clock runs ahead would otherwise record owners this
+    run's judgement, as of ``now``, cannot see yet), and ``now`` when it is missing or naive (a
+    hand-built history; the registry readers always set an aware one)."""
+    fetched_at: datetime | None = history.fetched_at
+    if fetched_at is None or fetched_at.utcoffset() is None:
+        return now
+    return min(fetched_at, now)
 
 
 def missing_decisions(deps: Iterable[LockedDependency], fetched: Fetched) -> list[Decision]:

@@ -162,18 +162,40 @@ def _judge(
 
 
 def _owner_events(
-    observations: Mapping[PackageId, Sequence[Observation]], seen_at: datetime
+    before: Mapping[PackageId, Sequence[Observation]],
+    after: Mapping[PackageId, Sequence[Observation]],
 ) -> list[tuple[PackageId, Observation, str]]:
+    """Owners this poll's look saw appear or go: the intervals it opened or closed, compared
+    with what the ledger held before it. Looks are recorded at the registry's answer time, not
+    at the poll's, so a poll that reuses an answer an earlier poll already recorded changes
+    nothing and reports nothing again."""
     out = []
-    for pid, obs in observations.items():
-        if not obs or all(o.first_seen >= seen_at for o in obs):
+    for pid, obs in after.items():
+        prior = {_interval(o): o for o in before.get(pid, ())}
+        if not prior:
             continue  # the first look at this package: nothing to compare with
         for o in obs:
-            if o.first_seen == seen_at:
+            was = prior.get(_interval(o))
+            if was is None:
                 out.append((pid, o, f"{o.fact}-added"))
-            if o.gone_since == seen_at:
+            if o.gone_since is not None and (was is None or was.gone_since is None):
                 out.append((pid, o, f"{o.fact}-removed"))
     return out
+
+
+def _interval(o: Observation) -> tuple[str, str, str | None, datetime]:
+    return (o.fact, o.subject, o.role, o.first_seen)
+
+
+def _observed(ledger: Ledger, packages: Iterable[PackageId]) -> dict[PackageId, list[Observation]]:
+    by_eco: dict[Ecosystem, list[str]] = defaultdict(list)
+    for eco, name in packages:
+        by_eco[eco].append(name)
+    return {
+        (eco, name): obs
+        for eco, names in by_eco.items()
+        for name, obs in ledger.observations(eco, names).items()
+    }
 
 
 def poll(
@@ -193,6 +215,7 @@ def poll(
     deps = [LockedDependency(eco, name, "0", direct=True) for eco, name in packages]
     fetched = fetch(deps, settings, ledger, options)
     seen_at = now or datetime.now(UTC)
+    before = _observed(ledger, fetched.histories)
     observations = record_observations(ledger, fetched.histories.values(), seen_at)
     trusts = TrustFiles(trust_file)
     events: list[WatchEvent] = []
@@ -226,7 +249,7 @@ def poll(
                 )
             )
             records.append(DecisionRecord.from_decision(decision, at=seen_at, source=SOURCE))
-    for pid, obs, kind in _owner_events(observations, seen_at):
+    for pid, obs, kind in _owner_events(before, observations):
         info = packages.get(pid, _Package())
         events.append(
             WatchEvent(

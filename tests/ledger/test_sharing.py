@@ -22,8 +22,8 @@ def test_instances_see_each_others_writes(ledger_target: LedgerTarget) -> None:
     b.store([CachedResponse("http://r/x", 200, b"{}", T0, etag='"2"')])
     assert a.load(["http://r/x"])["http://r/x"].etag == '"2"'
 
-    a.observe(T0, {(NPM, "p"): [("owner", "npm:user/alice", None)]})
-    b.observe(T0 + timedelta(hours=1), {(NPM, "p"): []})
+    a.observe({(NPM, "p"): (T0, [("owner", "npm:user/alice", None)])})
+    b.observe({(NPM, "p"): (T0 + timedelta(hours=1), [])})
     (obs,) = a.observations(NPM, ["p"])["p"]
     assert obs.gone_since == T0 + timedelta(hours=1)
 
@@ -48,7 +48,7 @@ def test_concurrent_writers(ledger_target: LedgerTarget) -> None:
                 url = f"http://r/{n}/{i}"
                 ledger.store([CachedResponse(url, 200, b"x" * 1000, T0)])
                 ledger.load([url, "http://r/0/0"])
-                ledger.observe(T0, {(NPM, "shared"): [("owner", "npm:user/alice", None)]})
+                ledger.observe({(NPM, "shared"): (T0, [("owner", "npm:user/alice", None)])})
                 ledger.record_publishes([(NPM, f"p{n}", str(i), "npm:user/alice", T0)])
                 ledger.record_inventory(
                     "proj", "lock", [LockedDependency(NPM, f"p{n}", str(i), True)], T0

@@ -101,10 +101,12 @@ class Ledger:
     # -- observations -------------------------------------------------------------------------
 
     def observe(
-        self, seen_at: datetime, facts: Mapping[tuple[Ecosystem, str], Iterable[Fact]]
+        self, looks: Mapping[tuple[Ecosystem, str], tuple[datetime, Iterable[Fact]]]
     ) -> dict[tuple[Ecosystem, str], list[Observation]]:
-        """See ``custody.ledger.observations.observe``."""
-        return observations.observe(self._db, seen_at, facts)
+        """Record each package's look ``(seen_at, facts)``: the facts the registry showed and
+        when it answered. Writes nothing when the looks change nothing. See
+        ``custody.ledger.observations.observe``."""
+        return observations.observe(self._db, looks)
 
     def observations(
         self, ecosystem: Ecosystem, packages: Sequence[str]

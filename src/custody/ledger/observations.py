@@ -1,5 +1,6 @@
 """Observations: custody facts the registries keep no history of (current owners, organisation),
-recorded as intervals of when Custody saw them.
+recorded as intervals of when Custody saw them: the times the registry answered the looks that
+showed them (``PackageHistory.fetched_at``), not when a run happened to reuse that answer.
 
 Each row is one interval ``[first_seen, gone_since)`` of one fact ``(fact, subject, role)``; a
 row with ``gone_since`` NULL is open. A fact that disappears and comes back gets a new row, so
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +22,9 @@ from custody.ledger.schema import as_utc, observations
 from custody.model import Ecosystem, Observation
 
 Fact = tuple[str, str, str | None]  # (fact, subject, role)
+Look = tuple[datetime, Iterable[Fact]]
+"""What one look at a package's registry document showed: when the registry answered (tz-aware)
+and the facts it showed then."""
 _Row = Row[*tuple[Any, ...]]
 
 _t = observations
@@ -41,74 +46,108 @@ _BY_PACKAGES = _SELECT.where(
 
 
 def observe(
-    db: Database,
-    seen_at: datetime,
-    facts: Mapping[tuple[Ecosystem, str], Iterable[Fact]],
+    db: Database, looks: Mapping[tuple[Ecosystem, str], Look]
 ) -> dict[tuple[Ecosystem, str], list[Observation]]:
-    """Record what a look at the registry showed at ``seen_at``; return every observation of
-    the packages given, as ``observations_for`` would read them back afterwards.
+    """Record what looks at the registry showed, each package at its own time (when the
+    registry answered: ``PackageHistory.fetched_at``); return every observation of the packages
+    given, as ``observations_for`` would read them back afterwards.
 
-    For each package given: new facts open an interval, facts still there extend theirs, facts
-    no longer there are closed (``gone_since = seen_at``). An empty iterable means the package
-    has no such facts now; packages not in ``facts`` are untouched (pass only packages whose
-    owners the registry showed). A look older than what the ledger already holds for a package
-    is ignored for it, so a slow writer cannot undo a newer one."""
-    when = as_utc(seen_at, "seen_at")
-    wanted: dict[tuple[Ecosystem, str], set[Fact]] = {
-        (Ecosystem(eco), package): {(f, s, r) for f, s, r in current}
-        for (eco, package), current in facts.items()
+    For each package given: new facts open an interval, facts still there extend theirs (unless
+    their ``last_seen`` is already that late), facts no longer there are closed (``gone_since``
+    = the look's time). An empty iterable of facts means the package has no such facts now;
+    packages not in ``looks`` are untouched (pass only packages whose owners the registry
+    showed). A look older than what the ledger already holds for a package is ignored for it,
+    so a slow writer cannot undo a newer one.
+
+    A look that changes nothing (the same document seen again: a warm run answered from fresh
+    cache entries) writes nothing: the rows are read first, and only when something must change
+    is a write transaction opened, the lock taken and the changing packages read again."""
+    wanted: dict[tuple[Ecosystem, str], tuple[datetime, set[Fact]]] = {
+        (Ecosystem(eco), package): (as_utc(seen_at, "seen_at"), {(f, s, r) for f, s, r in current})
+        for (eco, package), (seen_at, current) in looks.items()
     }
-    result: dict[tuple[Ecosystem, str], list[Observation]] = {}
     if not wanted:
-        return result
+        return {}
+    with db.read() as conn:
+        plan = _plan(wanted, _rows(conn, wanted))
+    if not plan.changed:
+        return plan.result
+    result = plan.result
+    again = {key: wanted[key] for key in plan.changed}
     with db.write() as conn:
         db.lock(conn, "observations")
-        known = _rows(conn, wanted)
-        inserts: list[dict[str, Any]] = []
-        extend: list[int] = []
-        close: list[int] = []
-        for key, current in wanted.items():
-            rows = sorted(known.get(key, []), key=lambda r: (r.first_seen, r.id))
-            eco, package = key
-            latest = max((r.gone_since or r.last_seen for r in rows), default=None)
-            if latest is not None and when < latest:
-                result[key] = [_observation(eco, r) for r in rows]
-                continue
-            seen: list[Observation] = []
-            still: set[Fact] = set()
-            for r in rows:
-                last_seen, gone_since = r.last_seen, r.gone_since
-                fact = (r.fact, r.subject, r.role)
-                if gone_since is None and fact in current:
-                    extend.append(r.id)
-                    still.add(fact)
-                    last_seen = when
-                elif gone_since is None:
-                    close.append(r.id)
-                    gone_since = when
-                seen.append(Observation(eco, package, *fact, r.first_seen, last_seen, gone_since))
-            for fact_name, subject, role in sorted(current - still, key=_sort_key):
-                inserts.append(
-                    {
-                        "ecosystem": eco.value,
-                        "package": package,
-                        "fact": fact_name,
-                        "subject": subject,
-                        "role": role,
-                        "first_seen": when,
-                        "last_seen": when,
-                        "gone_since": None,
-                    }
-                )
-                seen.append(Observation(eco, package, fact_name, subject, role, when, when))
-            result[key] = seen
-        for ids in chunked(extend):
-            conn.execute(update(_t).where(_t.c.id.in_(ids)).values(last_seen=when))
-        for ids in chunked(close):
-            conn.execute(update(_t).where(_t.c.id.in_(ids)).values(gone_since=when))
-        if inserts:
-            conn.execute(_t.insert(), inserts)
+        # Another writer may have got there first: plan again from what is there now.
+        plan = _plan(again, _rows(conn, again))
+        for column, by_time in (("last_seen", plan.extend), ("gone_since", plan.close)):
+            for when, ids in by_time.items():
+                for chunk in chunked(ids):
+                    conn.execute(update(_t).where(_t.c.id.in_(chunk)).values({column: when}))
+        if plan.inserts:
+            conn.execute(_t.insert(), plan.inserts)
+    result.update(plan.result)
     return result
+
+
+@dataclass
+class _Plan:
+    """What a set of looks does to the rows read: the observations afterwards, and the writes."""
+
+    result: dict[tuple[Ecosystem, str], list[Observation]] = field(default_factory=dict)
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    # row ids by their new last_seen / gone_since (each package at its own time)
+    extend: defaultdict[datetime, list[int]] = field(default_factory=lambda: defaultdict(list))
+    close: defaultdict[datetime, list[int]] = field(default_factory=lambda: defaultdict(list))
+    changed: list[tuple[Ecosystem, str]] = field(default_factory=list)  # packages written
+
+
+def _plan(
+    wanted: Mapping[tuple[Ecosystem, str], tuple[datetime, set[Fact]]],
+    known: Mapping[tuple[Ecosystem, str], list[_Row]],
+) -> _Plan:
+    plan = _Plan()
+    for key, (when, current) in wanted.items():
+        rows = sorted(known.get(key, []), key=lambda r: (r.first_seen, r.id))
+        eco, package = key
+        latest = max((r.gone_since or r.last_seen for r in rows), default=None)
+        if latest is not None and when < latest:
+            plan.result[key] = [_observation(eco, r) for r in rows]
+            continue
+        changes = False
+        seen: list[Observation] = []
+        still: set[Fact] = set()
+        for r in rows:
+            last_seen, gone_since = r.last_seen, r.gone_since
+            fact = (r.fact, r.subject, r.role)
+            if gone_since is None and fact in current:
+                still.add(fact)
+                if last_seen < when:
+                    plan.extend[when].append(r.id)
+                    last_seen = when
+                    changes = True
+            elif gone_since is None:
+                plan.close[when].append(r.id)
+                gone_since = when
+                changes = True
+            seen.append(Observation(eco, package, *fact, r.first_seen, last_seen, gone_since))
+        new = current - still
+        for fact_name, subject, role in sorted(new, key=_sort_key):
+            plan.inserts.append(
+                {
+                    "ecosystem": eco.value,
+                    "package": package,
+                    "fact": fact_name,
+                    "subject": subject,
+                    "role": role,
+                    "first_seen": when,
+                    "last_seen": when,
+                    "gone_since": None,
+                }
+            )
+            seen.append(Observation(eco, package, fact_name, subject, role, when, when))
+        if changes or new:
+            plan.changed.append(key)
+        plan.result[key] = seen
+    return plan
 
 
 def observations_for(
