@@ -2,7 +2,7 @@
 
 Run by ``check_speed.py`` as its own process::
 
-    python benchmarks/_registry.py DOCS_DIR PORT
+    python benchmarks/_registry.py DOCS_DIR PORT [LATENCY_MS]
 
 ``DOCS_DIR`` holds ``<name>.json`` (scoped: ``@scope/<name>.json``) and, beside each, the same
 bytes gzipped (``<name>.json.gz``). Every body is loaded into memory at start-up, so a request
@@ -14,10 +14,16 @@ serves ``Content-Encoding: gzip`` to clients that accept it. Extra endpoints: ``
 ``/-/bench/etags`` (every document's ETag, for the bare revalidation floor).
 
 Tarballs (``<name>/-/<basename>-<version>.tgz``) are the synthetic ones of ``_tarballs.py``,
-rebuilt on request (the packuments publish their digests) and counted as ``tgz``."""
+rebuilt on request (the packuments publish their digests) and counted as ``tgz``.
+
+``LATENCY_MS`` (default 0) delays every packument and tarball answer by that many milliseconds
+(an ``asyncio.sleep``, no CPU): a registry that far away, one round trip per request on a
+kept-alive connection. Loopback answers in microseconds, so without it a run is bound by the CPU
+that client and server share, which is not what a user's check against a remote registry is."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sys
 from collections import Counter
@@ -58,10 +64,12 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return False
 
 
-def make_app(docs: dict[str, Document]) -> Starlette:
+def make_app(docs: dict[str, Document], latency_s: float = 0.0) -> Starlette:
     counts: Counter[str] = Counter()
 
     async def packument(request: Request) -> Response:
+        if latency_s:
+            await asyncio.sleep(latency_s)
         # raw_path keeps npm's ``@scope%2fname`` form; both it and ``@scope/name`` resolve.
         raw = request.scope.get("raw_path") or request.url.path.encode()
         name = unquote(raw.decode("latin-1").split("?", 1)[0].lstrip("/"))
@@ -118,7 +126,8 @@ def make_app(docs: dict[str, Document]) -> Starlette:
 
 def main() -> None:
     root, port = Path(sys.argv[1]), int(sys.argv[2])
-    app = make_app(load_documents(root))
+    latency_ms = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+    app = make_app(load_documents(root), latency_ms / 1000)
     uvicorn.run(
         app,
         host="127.0.0.1",

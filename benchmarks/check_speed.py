@@ -1,7 +1,7 @@
 """How fast is ``custody check`` on a thousand npm packages, next to merely downloading them?
 
     .venv/bin/python benchmarks/check_speed.py [--packages 1000] [--concurrency 16]
-        [--repeat 1] [--postgres]
+        [--repeat 1] [--postgres] [--latency-ms 0]
 
 Builds, under ``benchmarks/.work/check_speed/`` (gitignored, rebuilt every run):
 
@@ -15,8 +15,8 @@ alone, from ``os.wait4``): Python start-up, the bare download floors (``_downloa
 ``custody init``, and ``custody check`` cold, warm (every packument still fresh by the
 registry's ``Cache-Control: max-age=300``: no requests) and warm with ``--max-age 0`` (every
 packument revalidated: 304s), on SQLite and, with ``--postgres``, on PostgreSQL. See
-``benchmarks/README.md``. Loopback only; the registry is stopped (with its process group) on
-every exit."""
+``benchmarks/README.md``. Loopback only (``--latency-ms`` makes the registry answer as if it
+were that far away); the registry is stopped (with its process group) on every exit."""
 
 from __future__ import annotations
 
@@ -149,12 +149,12 @@ def _own_group_and_die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def registry_server(docs: Path, port: int, log: Path) -> Iterator[str]:
+def registry_server(docs: Path, port: int, log: Path, latency_ms: float = 0.0) -> Iterator[str]:
     """Run ``_registry.py`` on ``port`` until the block ends; yields its base URL."""
     url = f"http://127.0.0.1:{port}/"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [PYTHON, str(BENCH / "_registry.py"), str(docs), str(port)],
+            [PYTHON, str(BENCH / "_registry.py"), str(docs), str(port), str(latency_ms)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -383,8 +383,10 @@ def run(args: argparse.Namespace) -> list[Step]:
         flush=True,
     )
 
-    with registry_server(WORK / "registry", port, WORK / "registry.log") as registry:
-        print(f"registry: uvicorn + Starlette on {registry} (ETag/304, gzip)", flush=True)
+    served = registry_server(WORK / "registry", port, WORK / "registry.log", args.latency_ms)
+    with served as registry:
+        away = f", every answer delayed {args.latency_ms:g} ms" if args.latency_ms else ""
+        print(f"registry: uvicorn + Starlette on {registry} (ETag/304, gzip{away})", flush=True)
         bench = Bench(args, registry, project)
         bench.best_of("python start-up (custody --version)", lambda _i: [*CUSTODY, "--version"])
         bench.floor("download, httpx one pool", "get", "one")
@@ -457,6 +459,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per step; the best counts")
     parser.add_argument("--postgres", action="store_true", help="also measure on PostgreSQL")
     parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="delay every registry answer this long: a registry that far away (default 0)",
+    )
+    parser.add_argument(
         "--postgres-url",
         default=DEFAULT_POSTGRES,
         help=f"a server where a scratch database can be created (default {DEFAULT_POSTGRES})",
@@ -464,6 +472,8 @@ def main() -> int:
     args = parser.parse_args()
     if min(args.packages, args.concurrency, args.repeat) < 1:
         parser.error("--packages, --concurrency and --repeat must be at least 1")
+    if not 0 <= args.latency_ms <= 10_000:
+        parser.error("--latency-ms must be between 0 and 10000")
     # SIGTERM unwinds like Ctrl-C, so the registry and a running step are stopped too.
     signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(128 + signal.SIGTERM))
     if not FIXTURES.is_dir():

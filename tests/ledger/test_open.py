@@ -16,6 +16,7 @@ from custody.ledger import (
     DecisionRecord,
     Ledger,
     SchemaVersionError,
+    cache,
     open_ledger,
 )
 from custody.ledger.db import resolve_url
@@ -128,14 +129,9 @@ def test_sqlite_pragmas_and_parent_directories(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
 
 
-def test_sqlite_a_cold_run_sized_commit_does_not_checkpoint(tmp_path: Path) -> None:
-    """Storing 12 MB (a thousand packuments' worth of bodies and parsed histories is about 25
-    MB) commits to the write-ahead log only: the database file stays small until the log holds
-    ``SQLITE_CHECKPOINT_PAGES``. SQLite's default (1,000 pages, 4 MB) would checkpoint and fsync
-    inside this commit. Everything stored is read back all the same."""
-    path = tmp_path / "ledger.sqlite3"
+def _cold_run_entries(count: int = 100) -> list[CachedResponse]:
     noise = random.Random(7)
-    entries = [
+    return [
         CachedResponse(
             url=f"http://127.0.0.1:4873/p{i}",
             status=200,
@@ -144,8 +140,21 @@ def test_sqlite_a_cold_run_sized_commit_does_not_checkpoint(tmp_path: Path) -> N
             derived=noise.randbytes(20_000),
             derived_version="npm-x",
         )
-        for i in range(100)
+        for i in range(count)
     ]
+
+
+def test_sqlite_a_cold_run_sized_commit_does_not_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storing 12 MB (a thousand packuments' worth of bodies and parsed histories is about 25
+    MB) commits to the write-ahead log only: the database file stays small until the log holds
+    ``SQLITE_CHECKPOINT_PAGES``. SQLite's default (1,000 pages, 4 MB) would checkpoint and fsync
+    inside this commit. Everything stored is read back all the same. (The background checkpoint
+    a large batch starts is switched off here: see the next test.)"""
+    monkeypatch.setattr(cache, "CHECKPOINT_AFTER", 2**40)
+    path = tmp_path / "ledger.sqlite3"
+    entries = _cold_run_entries()
     with open_ledger(f"sqlite:///{path}") as ledger:
         before = path.stat().st_size
         ledger.store(entries)
@@ -154,6 +163,32 @@ def test_sqlite_a_cold_run_sized_commit_does_not_checkpoint(tmp_path: Path) -> N
         assert path.stat().st_size == before  # nothing copied into the database file yet
         loaded = ledger.load([e.url for e in entries])
         assert [loaded[e.url].body for e in entries] == [e.body for e in entries]
+
+
+def test_sqlite_a_large_batch_is_checkpointed_in_the_background(tmp_path: Path) -> None:
+    """After a batch of ``CHECKPOINT_AFTER`` bytes or more, a thread copies the log into the
+    database file while the run goes on, instead of the ledger's close doing it at the end of
+    the run; reads and writes meanwhile are not blocked, and nothing is lost."""
+    path = tmp_path / "ledger.sqlite3"
+    entries = _cold_run_entries()
+    with open_ledger(f"sqlite:///{path}") as ledger:
+        before = path.stat().st_size
+        ledger.store(entries)
+        ledger.store(_cold_run_entries(3)[:1])  # a write while the checkpoint may be running
+        checkpointer = ledger._db._checkpointer
+        assert checkpointer is not None
+        checkpointer.join(timeout=60)
+        assert path.stat().st_size > before + 10_000_000  # copied before the ledger closed
+        loaded = ledger.load([e.url for e in entries])
+        assert [loaded[e.url].body for e in entries] == [e.body for e in entries]
+    with open_ledger(f"sqlite:///{path}") as again:
+        assert len(again.load([e.url for e in entries])) == len(entries)
+
+
+def test_a_small_batch_starts_no_checkpoint(tmp_path: Path) -> None:
+    with open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as ledger:
+        ledger.store(_cold_run_entries(3))
+        assert ledger._db._checkpointer is None
 
 
 def _open_together(url: str, count: int) -> list[BaseException]:

@@ -25,6 +25,9 @@ from custody.registries.base import CachedResponse
 from custody.registries.gzipped import gunzip, inflated_size, is_gzip
 
 _LEVEL = 1
+CHECKPOINT_AFTER = 8 * 2**20
+"""Bytes stored in one batch (a cold run's documents) after which the write-ahead log is
+copied into the database file at once, in the background (``Database.checkpoint_soon``)."""
 _STORED_LIMIT = 2**31  # stored gzip bodies were checked against the size limit when fetched
 
 _COLUMNS = (
@@ -128,6 +131,8 @@ def store(db: Database, entries: Sequence[CachedResponse]) -> None:
             conn.execute(db.upsert(http_cache), full)
         if lean:
             conn.execute(_KEEP_BODY, lean)
+    if sum(len(r["body"]) + (r["derived_size"] or 0) for r in full) >= CHECKPOINT_AFTER:
+        db.checkpoint_soon()
 
 
 def touch(

@@ -6,10 +6,12 @@ pragmas and ``BEGIN IMMEDIATE`` for writes, PostgreSQL advisory locks and an opt
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -104,6 +106,7 @@ class Database:
         self.engine = self._create_engine()
         # Same pool and events; transactions begun through it are writes (see _sqlite_on_begin).
         self._writer = self.engine.execution_options(custody_write=True)
+        self._checkpointer: threading.Thread | None = None
         self.closed = False
 
     def _create_engine(self) -> Engine:
@@ -184,7 +187,30 @@ class Database:
             return _postgres_insert(table).on_conflict_do_nothing()
         return _sqlite_insert(table).on_conflict_do_nothing()
 
+    def checkpoint_soon(self) -> None:
+        """SQLite: copy the write-ahead log into the database file now, in a thread, instead of
+        when the ledger is closed (the last connection to close checkpoints whatever is left).
+
+        A cold check writes about 30 MB of registry documents into the log at once; copying
+        them when the ledger closed took 0.08 s at the very end of the run. The checkpoint is
+        passive (it waits for no lock and blocks no reader or writer) and SQLite does it without
+        holding the GIL, so it overlaps with judging. ``close`` waits for it. Best effort: what
+        it leaves, closing copies as before."""
+        if self.is_postgres or self.closed:
+            return
+        if self._checkpointer is not None and self._checkpointer.is_alive():
+            return  # one is copying already
+
+        def checkpoint() -> None:
+            with contextlib.suppress(Exception), self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+        self._checkpointer = threading.Thread(target=checkpoint, name="custody-checkpoint")
+        self._checkpointer.start()
+
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.join()
         self.closed = True
         self.engine.dispose()
 
