@@ -13,7 +13,7 @@
   ``Cache-Control: max-age`` (less its ``Age``) said, capped at ``freshness_cap``;
   ``allow_stale`` (per call) serves the cached copy, flagged ``stale``, when every retry failed.
 
-Credentials travel only as an ``Authorization`` header chosen by the caller; httpx drops it on a
+Credentials travel only as an ``Authorization`` header chosen by the caller, dropped on a
 redirect to another origin. URLs in messages are redacted and never carry credentials."""
 
 from __future__ import annotations
