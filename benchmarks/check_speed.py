@@ -391,8 +391,10 @@ def run(args: argparse.Namespace) -> list[Step]:
         bench.best_of("python start-up (custody --version)", lambda _i: [*CUSTODY, "--version"])
         bench.floor("download, httpx one pool", "get", "one")
         bench.floor("download, httpx small pools", "get", "small")
+        bench.floor("download, custody transport", "get", "direct")
         bench.floor("revalidate (304), httpx one pool", "revalidate", "one")
         bench.floor("revalidate (304), httpx small pools", "revalidate", "small")
+        bench.floor("revalidate (304), custody transport", "revalidate", "direct")
 
         def sqlite(name: str) -> Callable[[int], str]:
             return lambda i: f"sqlite:///{WORK / f'{name}-{i}.sqlite3'}"
@@ -434,7 +436,7 @@ def print_table(steps: Sequence[Step], packages: int) -> None:
     revalidated = by_label.get("check warm --max-age 0 (sqlite)")
     print()
     if floor is not None:
-        print(f"floor: {floor.label} ({floor.seconds:.2f} s), the faster of the two downloads")
+        print(f"floor: {floor.label} ({floor.seconds:.2f} s), the fastest of the downloads")
     if warm is not None:
         verdict = "met" if warm.seconds < 1.0 else "NOT met"
         print(f"target warm check < 1 s: {warm.seconds:.2f} s, {verdict} (fresh: no requests)")

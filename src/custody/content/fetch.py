@@ -8,6 +8,7 @@ ever stored under the digest it was checked against, and is checked again when r
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -194,7 +195,7 @@ async def fetch_artifact(
     )
     verify(artifact, data)
     if cache is not None:
-        cache.put(artifact, data)
+        await asyncio.to_thread(cache.put, artifact, data)  # file creation: off the event loop
     return data
 
 
