@@ -17,9 +17,11 @@ Prints one JSON line: ``{"seconds": <time spent fetching>, "requests": n, "bytes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import quote
 
 import httpx
@@ -30,30 +32,62 @@ def packument_url(registry: str, name: str) -> str:
     return registry + quote(name, safe="@/").replace("/", "%2f")
 
 
-def transport(kind: str, concurrency: int) -> httpx.AsyncBaseTransport | None:
-    if kind == "one":
-        return None
-    from custody.registries.transport import SmallPools
+Get = Callable[[str, dict[str, str]], Awaitable[tuple[int, bytes]]]
+"""GET a URL with these headers: (status, body inflated)."""
 
-    return SmallPools(concurrency, ssl.create_default_context())
+
+@contextlib.asynccontextmanager
+async def getter(kind: str, concurrency: int) -> AsyncIterator[Get]:
+    """``one`` and ``small``: an ``httpx.AsyncClient`` (it inflates gzip itself); ``direct``:
+    custody's ``Transport``, whose bodies come back as sent."""
+    if kind == "direct":
+        from custody.registries.gzipped import gunzip
+        from custody.registries.transport import Transport
+
+        direct = Transport(
+            concurrency=concurrency, connect_timeout=60.0, read_timeout=60.0, ca_files=()
+        )
+
+        async def get_direct(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+            status, answered, body, _url = await direct.get(url, headers, 2**30)
+            if "gzip" in answered.get("content-encoding", ""):
+                body = gunzip(body, 2**30)
+            return status, body
+
+        try:
+            yield get_direct
+        finally:
+            await direct.aclose()
+        return
+    pools = None
+    if kind == "small":
+        from custody.registries.transport import SmallPools
+
+        pools = SmallPools(concurrency, ssl.create_default_context())
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        limits=limits, timeout=60.0, trust_env=False, transport=pools
+    ) as client:
+
+        async def get_with_client(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+            response = await client.get(url, headers=headers)
+            return response.status_code, response.content
+
+        yield get_with_client
 
 
 async def run(
-    registry: str, names: list[str], concurrency: int, mode: str, pools: str
+    registry: str, names: list[str], concurrency: int, mode: str, kind: str
 ) -> dict[str, float]:
-    if pools == "direct":
-        return await run_direct(registry, names, concurrency, mode)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        limits=limits, timeout=60.0, trust_env=False, transport=transport(pools, concurrency)
-    ) as client:
-        etags: dict[str, str] = {}
-        if mode == "revalidate":
+    etags: dict[str, str] = {}
+    if mode == "revalidate":
+        async with httpx.AsyncClient(trust_env=False) as client:
             etags = (await client.get(registry + "-/bench/etags")).json()
-        semaphore = asyncio.Semaphore(concurrency)
-        pending = iter(names)
-        total_bytes = 0
-        requests = 0
+    semaphore = asyncio.Semaphore(concurrency)
+    pending = iter(names)
+    total_bytes = 0
+    requests = 0
+    async with getter(kind, concurrency) as get:
 
         async def worker() -> None:
             nonlocal total_bytes, requests
@@ -62,68 +96,18 @@ async def run(
                 if mode == "revalidate":
                     headers["If-None-Match"] = etags[name]
                 async with semaphore:
-                    response = await client.get(packument_url(registry, name), headers=headers)
+                    status, body = await get(packument_url(registry, name), headers)
                 requests += 1
-                if mode == "revalidate":
-                    if response.status_code != 304:
-                        raise SystemExit(f"{name}: expected 304, got {response.status_code}")
-                    continue
-                response.raise_for_status()
-                total_bytes += len(response.content)
-                orjson.loads(response.content)
+                expected = 304 if mode == "revalidate" else 200
+                if status != expected:
+                    raise SystemExit(f"{name}: expected {expected}, got {status}")
+                if mode == "get":
+                    total_bytes += len(body)
+                    orjson.loads(body)
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(min(64, len(names)))))
         seconds = time.perf_counter() - start
-    return {"seconds": seconds, "requests": requests, "bytes": total_bytes}
-
-
-async def run_direct(
-    registry: str, names: list[str], concurrency: int, mode: str
-) -> dict[str, float]:
-    from custody.registries.gzipped import gunzip
-    from custody.registries.transport import Transport
-
-    etags: dict[str, str] = {}
-    if mode == "revalidate":
-        async with httpx.AsyncClient(trust_env=False) as client:
-            etags = (await client.get(registry + "-/bench/etags")).json()
-    transport = Transport(
-        concurrency=concurrency, connect_timeout=60.0, read_timeout=60.0, ca_files=()
-    )
-    semaphore = asyncio.Semaphore(concurrency)
-    pending = iter(names)
-    total_bytes = 0
-    requests = 0
-
-    async def worker() -> None:
-        nonlocal total_bytes, requests
-        for name in pending:
-            headers = {"Accept": "application/json"}
-            if mode == "revalidate":
-                headers["If-None-Match"] = etags[name]
-            async with semaphore:
-                status, answered, body, _url = await transport.get(
-                    packument_url(registry, name), headers, 2**30
-                )
-            requests += 1
-            if mode == "revalidate":
-                if status != 304:
-                    raise SystemExit(f"{name}: expected 304, got {status}")
-                continue
-            if status != 200:
-                raise SystemExit(f"{name}: HTTP {status}")
-            if "gzip" in answered.get("content-encoding", ""):
-                body = gunzip(body, 2**30)
-            total_bytes += len(body)
-            orjson.loads(body)
-
-    try:
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(min(64, len(names)))))
-        seconds = time.perf_counter() - start
-    finally:
-        await transport.aclose()
     return {"seconds": seconds, "requests": requests, "bytes": total_bytes}
 
 

@@ -211,34 +211,33 @@ class Transport:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         verify = ssl_context(ca_files)
-        limits = httpx.Limits(
-            max_connections=concurrency,
-            max_keepalive_connections=concurrency,
-            keepalive_expiry=_KEEPALIVE_S,
-        )
-        self._direct = (
-            SmallPools(concurrency, verify)
-            if transport is None and not proxies_configured()
-            else None
-        )
+        pools = SmallPools(concurrency, verify) if transport is None else None
         self._timeouts = {
             "connect": connect_timeout,
             "read": read_timeout,
             "write": read_timeout,
             "pool": read_timeout,
         }
-        self._client = httpx.AsyncClient(
-            http1=True,
-            http2=False,
-            follow_redirects=True,
-            max_redirects=_MAX_REDIRECTS,
-            timeout=httpx.Timeout(**self._timeouts),
-            limits=limits,  # for proxy transports (HTTPS_PROXY); direct requests use the pools
-            headers={"User-Agent": USER_AGENT},
-            transport=transport if transport is not None else SmallPools(concurrency, verify),
-            verify=verify,
-            trust_env=True,  # HTTPS_PROXY / NO_PROXY as every other client honours them
-        )
+        self._direct = pools if pools is not None and not proxies_configured() else None
+        self._client: httpx.AsyncClient | None = None
+        if self._direct is None:
+            limits = httpx.Limits(
+                max_connections=concurrency,
+                max_keepalive_connections=concurrency,
+                keepalive_expiry=_KEEPALIVE_S,
+            )
+            self._client = httpx.AsyncClient(
+                http1=True,
+                http2=False,
+                follow_redirects=True,
+                max_redirects=_MAX_REDIRECTS,
+                timeout=httpx.Timeout(**self._timeouts),
+                limits=limits,  # for proxy transports (HTTPS_PROXY); else the pools' own
+                headers={"User-Agent": USER_AGENT},
+                transport=transport if transport is not None else pools,
+                verify=verify,
+                trust_env=True,  # HTTPS_PROXY / NO_PROXY as every other client honours them
+            )
 
     async def get(
         self, url: str, headers: dict[str, str], limit: int
@@ -247,7 +246,7 @@ class Transport:
         body comes back as sent: still gzip-compressed when its ``content-encoding`` header
         says so (``gzipped.py``). The body is read only for a 200 (``BodyTooLarge`` beyond
         ``limit`` bytes as sent); other answers are drained."""
-        if self._direct is not None:
+        if self._client is None:
             return await self._get_direct(url, headers, limit)
         async with self._client.stream("GET", url, headers={**headers, **_ACCEPT_GZIP}) as r:
             return await _answer(r, limit)
@@ -278,9 +277,10 @@ class Transport:
         raise httpx.TooManyRedirects(f"more than {_MAX_REDIRECTS} redirects", request=request)
 
     async def aclose(self) -> None:
-        if self._direct is not None:
+        if self._client is not None:
+            await self._client.aclose()  # closes the pools it was given
+        elif self._direct is not None:
             await self._direct.aclose()
-        await self._client.aclose()
 
 
 async def _answer(r: httpx.Response, limit: int) -> tuple[int, dict[str, str], bytes, str]:
