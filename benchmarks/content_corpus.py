@@ -96,7 +96,8 @@ async def _pypi_pairs(names: list[str]) -> list[dict[str, str]]:
 
     from custody.content.fetch import choose_artifacts, fetch_artifact
     from custody.model import Ecosystem
-    from custody.registries import make_readers, resolve_settings
+    from custody.registries.config import resolve_settings
+    from custody.registries.facade import make_readers
 
     settings = resolve_settings(Path.cwd(), None, None, os.environ, ecosystems=[Ecosystem.PYPI])
     out: list[dict[str, str]] = []

@@ -33,8 +33,8 @@ from custody.model import (
     Severity,
 )
 from custody.provenance import ProvenanceCheck, provenance_versions, verify_histories
-from custody.registries import fetch_histories, make_readers
 from custody.registries.config import RegistrySettings
+from custody.registries.facade import fetch_histories, make_readers
 from custody.registries.http import HttpOptions
 from custody.report import Report
 from custody.trust import TrustFile

@@ -40,7 +40,8 @@ from packaging.utils import canonicalize_name
 from custody.errors import PackageNotFound, RegistryUnavailable
 from custody.model import Ecosystem
 from custody.registries.base import ResponseCache
-from custody.registries.http import BadDocument, HttpOptions, RegistryClient, Response
+from custody.registries.documents import BadDocument
+from custody.registries.http import HttpOptions, RegistryClient, Response
 
 PackageId = tuple[Ecosystem, str]
 

@@ -13,7 +13,7 @@ import pytest
 
 from custody.content import ArtifactCache, ContentOutcome, compare_releases
 from custody.model import Artifact, Ecosystem, PackageHistory, Severity
-from custody.registries import make_readers
+from custody.registries.facade import make_readers
 from custody.registries.settings import NpmSettings, PypiSettings, RegistrySettings
 from custody.signals.content import content_findings
 from custody.signals.scripts import install_scripts

@@ -13,7 +13,7 @@ from werkzeug import Response
 from custody.ledger import open_ledger
 from custody.model import Ecosystem
 from custody.popularity import PopularitySettings, load_popularity, parse_popularity
-from custody.registries.http import BadDocument
+from custody.registries.documents import BadDocument
 
 RESPONSES = Path(__file__).parent / "responses"
 

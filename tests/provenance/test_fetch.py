@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 
 from custody.model import Ecosystem, PackageHistory, Provenance, Release
 from custody.provenance import Failure, Status, provenance_versions, verify_histories
-from custody.registries import make_readers
+from custody.registries.facade import make_readers
 from custody.registries.settings import NpmSettings, PypiSettings, RegistrySettings
 from tests.provenance.assets import GITHUB_REPO_ID, GITHUB_SOURCE, Asset
 from tests.registries.conftest import FAST, MemoryCache, run

@@ -10,7 +10,7 @@ import pytest
 
 from custody.errors import PackageNotFound
 from custody.model import Custodian, DeclaredDependency, Ecosystem, OwnerRole, PackageHistory
-from custody.registries import make_readers
+from custody.registries.facade import make_readers
 from custody.registries.settings import PypiSettings, RegistrySettings
 from tests.support.publish import publish_pypi
 from tests.support.servers import Devpi

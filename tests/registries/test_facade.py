@@ -7,7 +7,8 @@ from pytest_httpserver import HTTPServer
 
 from custody.errors import InputError, RegistryUnavailable
 from custody.model import Ecosystem
-from custody.registries import fetch_histories, make_readers
+from custody.registries.facade import fetch_histories, make_readers
+from custody.registries.parsing import INLINE_FIRST
 from custody.registries.settings import NpmSettings, PypiSettings, RegistrySettings
 
 from .conftest import FAST, MemoryCache, run
@@ -105,3 +106,26 @@ def test_fetch_histories_freezes_what_it_built_only_when_kept(
         run(scenario())
     finally:
         gc.unfreeze()
+
+
+def test_parser_workers_start_up_front_only_for_many_uncached_packages(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``INLINE_FIRST`` packages the cache has never seen start the parser workers before the
+    first download; fewer, or packages already cached (a warm run), do not."""
+    monkeypatch.setenv("CUSTODY_PARSE_WORKERS", "1")
+    names = [f"p{i}" for i in range(INLINE_FIRST)]
+    for name in names:
+        httpserver.expect_request(f"/npm/{name}").respond_with_json(packument(name))
+    packages = [(Ecosystem.NPM, n) for n in names]
+
+    async def starts_workers(cache: MemoryCache, wanted: list[tuple[Ecosystem, str]]) -> bool:
+        settings = settings_for(httpserver)
+        async with make_readers(settings, cache, options=FAST, parallel_parse=True) as regs:
+            await fetch_histories(regs.readers, wanted)
+            return bool(regs.parser._started)
+
+    assert not run(starts_workers(MemoryCache(), packages[:-1]))  # one short
+    cache = MemoryCache()
+    assert run(starts_workers(cache, packages))
+    assert not run(starts_workers(cache, packages))  # all cached now

@@ -18,8 +18,8 @@ from pytest_httpserver import HTTPServer
 
 from custody.errors import PackageNotFound, RegistryUnavailable
 from custody.model import Custodian, DeclaredDependency, Ecosystem, PackageHistory
-from custody.registries import make_readers
-from custody.registries.http import BadDocument
+from custody.registries.documents import BadDocument
+from custody.registries.facade import make_readers
 from custody.registries.npm import NpmReader, escaped_name
 from custody.registries.npm_packument import parse_packument, semver_key
 from custody.registries.repo_urls import normalise_repository

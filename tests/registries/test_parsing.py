@@ -15,16 +15,15 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import orjson
 import pytest
 
 from custody.registries.derived import decode_history
-from custody.registries.http import BadDocument
+from custody.registries.documents import BadDocument
 from custody.registries.npm_packument import NPM_PARSER_VERSION, parse_packument_body
-from custody.registries.parse_worker import MAGIC, PIPE_BYTES, frame
+from custody.registries.parse_worker import MAGIC, PIPE_BYTES, frame, hello
 from custody.registries.parsing import INLINE_FIRST, MAX_FAILURES, MIN_SIZE, ParsePool
 from tests.support.stopping import stopped_and_continued
 
@@ -58,14 +57,6 @@ def assert_parsed_as_in_process(bodies: list[bytes], blobs: list[bytes]) -> None
     for i, (body, blob) in enumerate(zip(bodies, blobs, strict=True)):
         expected = parse_packument_body(body, f"pkg-{i}", REGISTRY, WHEN)
         assert decode_history(blob, NPM_PARSER_VERSION, NPM_PARSER_VERSION) == expected
-
-
-def offloading_pool(**options: Any) -> ParsePool:
-    """One worker that takes even the first large documents (no in-process warm-up)."""
-    pool = ParsePool(workers=1, **options)
-    for _ in range(INLINE_FIRST):
-        pool.offloads(MIN_SIZE)
-    return pool
 
 
 def test_workers_parse_exactly_what_the_process_parses() -> None:
@@ -163,12 +154,44 @@ def test_workers_come_back_after_a_failure_until_too_many_failures() -> None:
     asyncio.run(go())
 
 
-def test_offloading_waits_for_enough_large_documents() -> None:
-    pool = ParsePool(workers=1)
-    assert not pool.offloads(MIN_SIZE - 1)
-    decisions = [pool.offloads(MIN_SIZE) for _ in range(INLINE_FIRST + 2)]
-    assert decisions == [False] * INLINE_FIRST + [True, True]
+def test_offloading_waits_for_enough_large_documents_and_a_ready_worker() -> None:
+    """The ``INLINE_FIRST``-th large document starts the worker; documents are parsed
+    in-process until it has said it is ready, then they go to it."""
+
+    async def go() -> None:
+        pool = ParsePool(workers=1)
+        try:
+            assert not pool.offloads(MIN_SIZE - 1)
+            decisions = [pool.offloads(MIN_SIZE) for _ in range(INLINE_FIRST)]
+            assert decisions == [False] * INLINE_FIRST
+            assert len(pool._started) == 1  # the last of them started it
+            worker = await pool._started[0]
+            assert not worker.ready and not pool.offloads(MIN_SIZE)  # not ready yet
+            deadline = time.monotonic() + 30
+            while not worker.ready and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert worker.ready and pool.offloads(MIN_SIZE)
+        finally:
+            await pool.aclose()
+
+    asyncio.run(go())
     assert not ParsePool(workers=0).offloads(10 * MIN_SIZE)
+
+
+def test_start_starts_the_workers_before_any_document() -> None:
+    async def go() -> None:
+        pool = ParsePool(workers=2)
+        try:
+            pool.start()
+            pool.start()  # idempotent
+            assert len(pool._started) == 2
+            body = packument("pkg", 5)
+            await pool.parse("npm-packument", body, "pkg", REGISTRY, WHEN, 10**6)
+            assert pool.offloaded == 1
+        finally:
+            await pool.aclose()
+
+    asyncio.run(go())
 
 
 def test_the_worker_stops_when_its_input_ends() -> None:
@@ -180,7 +203,7 @@ def test_the_worker_stops_when_its_input_ends() -> None:
         check=False,
     )
     assert done.returncode == 0
-    assert done.stdout == b""
+    assert done.stdout == hello()  # its greeting, then nothing
 
 
 @pytest.mark.skipif(not hasattr(fcntl, "F_SETPIPE_SZ"), reason="pipe sizes are Linux's")
@@ -239,8 +262,10 @@ FAKE_WORKER = """
 import os, struct, sys, time
 import msgspec
 from custody.fdio import read_exactly, write_all
-from custody.registries.parse_worker import frame, read_frame
+from custody.registries.parse_worker import frame, hello, read_frame
 how = sys.argv[1]
+if how != "mute":
+    write_all(1, hello())
 payload = read_frame(0)
 seq = msgspec.msgpack.decode(payload)[0]
 answer = lambda s: frame(msgspec.msgpack.encode([s, True, b"not a history"]))
@@ -260,7 +285,7 @@ def _parse_with(argv: list[str], stall_s: float = 30.0) -> tuple[bytes, ParsePoo
     body = packument("pkg", 5)
 
     async def go() -> tuple[bytes, ParsePool]:
-        pool = offloading_pool(argv=argv, stall_s=stall_s)
+        pool = ParsePool(workers=1, argv=argv, stall_s=stall_s)
         try:
             blob = await asyncio.wait_for(
                 pool.parse("npm-packument", body, "pkg", REGISTRY, WHEN, 10**6), timeout=30
@@ -272,13 +297,13 @@ def _parse_with(argv: list[str], stall_s: float = 30.0) -> tuple[bytes, ParsePoo
     return asyncio.run(go())
 
 
-@pytest.mark.parametrize("how", ["bad-magic", "wrong-seq", "huge", "silent"])
+@pytest.mark.parametrize("how", ["bad-magic", "wrong-seq", "huge", "silent", "mute"])
 def test_a_worker_out_of_step_or_silent_means_parsing_in_process(
     how: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A worker whose answer stream lost bytes (no magic where a frame should start), answers
-    the wrong request, announces an answer larger than any document, or stops answering, is
-    stopped; the document is parsed in-process, never waited for forever."""
+    the wrong request, announces an answer larger than any document, stops answering, or never
+    says it is ready, is stopped; the document is parsed in-process, never waited for forever."""
     script = tmp_path / "fake_worker.py"
     script.write_text(FAKE_WORKER)
     started = time.monotonic()
@@ -299,7 +324,7 @@ def test_a_worker_stopped_and_continued_loses_no_document() -> None:
     bodies = [packument(f"pkg-{i}", 400) for i in range(60)]
 
     async def go() -> list[bytes]:
-        pool = offloading_pool()
+        pool = ParsePool(workers=1)
         try:
             first = await pool.parse("npm-packument", bodies[0], "pkg-0", REGISTRY, WHEN, 10**8)
             worker = await pool._started[0]
@@ -327,7 +352,7 @@ def test_an_idle_worker_is_not_a_stalled_one() -> None:
     body = packument("pkg", 5)
 
     async def go() -> ParsePool:
-        pool = offloading_pool(stall_s=0.5)
+        pool = ParsePool(workers=1, stall_s=0.5)
         try:
             await pool.parse("npm-packument", body, "pkg", REGISTRY, WHEN, 10**6)
             await asyncio.sleep(1.2)

@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 
 from custody.errors import PackageNotFound, RegistryUnavailable
 from custody.model import Custodian, DeclaredDependency, Ecosystem, OwnerRole, PackageHistory
-from custody.registries import make_readers
+from custody.registries.facade import make_readers
 from custody.registries.pypi import PypiReader
 from custody.registries.pypi_metadata import dependencies_from_metadata
 from custody.registries.pypi_simple import file_version, parse_simple

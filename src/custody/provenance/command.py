@@ -23,9 +23,9 @@ from custody.judge import find_release
 from custody.model import Ecosystem, Finding, Release, Severity
 from custody.provenance.result import ProvenanceCheck
 from custody.provenance.verify import apply_checks, check_releases
-from custody.registries import make_readers
 from custody.registries.base import ResponseCache
 from custody.registries.config import RegistrySettings
+from custody.registries.facade import make_readers
 from custody.registries.http import HttpOptions
 from custody.registries.npm import NpmReader
 from custody.registries.pypi import PypiReader

@@ -16,7 +16,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import orjson
 
-from custody.registries.http import BadDocument
+from custody.registries.documents import BadDocument
 from custody.registries.pypi_simple import file_version, load_simple_json, read_anchors
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"

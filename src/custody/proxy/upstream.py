@@ -26,7 +26,8 @@ from custody.model import PackageHistory
 from custody.proxy.packument import Tarball, tarballs
 from custody.proxy.simple import SimpleProject, parse_index, parse_project
 from custody.registries.derived import encode_history
-from custody.registries.http import BadDocument, HttpOptions, RegistryClient, Response
+from custody.registries.documents import BadDocument
+from custody.registries.http import HttpOptions, RegistryClient, Response
 from custody.registries.npm import NpmReader
 from custody.registries.npm_packument import NPM_PARSER_VERSION, parse_packument
 from custody.registries.pypi import PypiReader

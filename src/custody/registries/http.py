@@ -33,6 +33,7 @@ from urllib.parse import urljoin
 
 from custody.errors import PackageNotFound, RegistryUnavailable
 from custody.registries.base import CachedResponse, ResponseCache
+from custody.registries.documents import BadDocument
 from custody.registries.gzipped import TooLarge, gunzip
 from custody.registries.urls import redact_url
 
@@ -45,10 +46,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504}) | frozenset(range(505, 600))
-
-
-class BadDocument(ValueError):
-    """A response body the caller cannot decode (garbage JSON, wrong shape): retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +238,10 @@ class RegistryClient:
         found = self._cache.load(wanted, bodies=False) if self._cache is not None else {}
         for url in wanted:
             self._loaded[url] = found.get(url)
+
+    def uncached(self, urls: Iterable[str]) -> int:
+        """How many of these URLs have no cache entry at all: each will be downloaded whole."""
+        return sum(1 for url in urls if self._entry(url) is None)
 
     def _entry(self, url: str) -> CachedResponse | None:
         """The cache entry for ``url``, possibly without its body."""

@@ -12,8 +12,9 @@ import orjson
 from custody.errors import PackageNotFound
 from custody.model import Ecosystem, PackageHistory, Release
 from custody.registries.derived import decode_history, encode_history
+from custody.registries.documents import BadDocument
 from custody.registries.gzipped import inflated_size
-from custody.registries.http import BadDocument, RegistryClient, Response
+from custody.registries.http import RegistryClient, Response
 from custody.registries.npm_packument import NPM_PARSER_VERSION, parse_packument_body
 from custody.registries.parsing import ParsePool
 from custody.registries.settings import NpmSettings

@@ -41,7 +41,7 @@ from custody.model import (
     Release,
 )
 from custody.registries.derived import encode_history
-from custody.registries.http import BadDocument
+from custody.registries.documents import BadDocument
 from custody.registries.ordering import order_releases
 from custody.registries.repo_urls import normalise_repository
 from custody.registries.times import parse_time

@@ -5,7 +5,10 @@ It reads requests from stdin and writes answers to stdout, in order, each a fram
 registry, fetched_at, limit]`` (``seq`` numbers it; ``kind`` names one of ``PARSERS``, nothing
 else can be called; ``body`` as the registry sent it, gzip or not; ``limit`` bounds its
 inflated size); an answer is ``[seq, True, blob]`` (the msgpack-encoded history) or ``[seq,
-False, message]`` (UTF-8) for a document the parser refused (``BadDocument``). The magic and
+False, message]`` (UTF-8) for a document the parser refused (``BadDocument``). Before the first
+answer the worker says it is ready: ``HELLO``, an answer numbered -1, written once its imports
+are done (the parent parses in-process until then, rather than queue documents behind a
+starting interpreter). The magic and
 the echoed ``seq`` let the parent notice a stream that lost or gained bytes instead of waiting
 for a length read from the middle of a document. Any other failure ends the process: the
 parent then parses in-process.
@@ -16,6 +19,7 @@ Frames are read and written with ``custody.fdio`` on the raw descriptors, not th
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import struct
 import sys
@@ -26,8 +30,8 @@ from datetime import datetime
 import msgspec
 
 from custody.fdio import read_exactly, write_all
+from custody.registries.documents import BadDocument
 from custody.registries.gzipped import TooLarge, gunzip, is_gzip
-from custody.registries.http import BadDocument
 from custody.registries.npm_packument import parse_packument_blob
 
 PARSERS: dict[str, Callable[[bytes, str, str, datetime], bytes]] = {
@@ -37,6 +41,7 @@ MAGIC = b"\xc5\x7d"
 HEADER = struct.Struct(">2sI")  # MAGIC, then the payload's length
 
 _encoder = msgspec.msgpack.Encoder()
+HELLO_SEQ = -1
 _request = msgspec.msgpack.Decoder(type=tuple[int, str, bytes, str, str, datetime, int])
 
 
@@ -77,6 +82,11 @@ def frame(payload: bytes) -> bytes:
     return HEADER.pack(MAGIC, len(payload)) + payload
 
 
+def hello() -> bytes:
+    """The frame a worker writes first: an empty answer numbered ``HELLO_SEQ``."""
+    return frame(_encoder.encode([HELLO_SEQ, True, b""]))
+
+
 def serve(inp: int, out: int) -> None:
     while (payload := read_frame(inp)) is not None:
         seq, kind, body, name, registry, fetched_at, limit = _request.decode(payload)
@@ -112,7 +122,11 @@ def widen_pipes(*fds: int, size: int = PIPE_BYTES) -> None:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     widen_pipes(sys.stdin.fileno(), sys.stdout.fileno())
+    write_all(sys.stdout.fileno(), hello())
     serve(sys.stdin.fileno(), sys.stdout.fileno())
+    # Every answer went out through write_all: nothing is buffered. Skipping the interpreter's
+    # teardown ends the process at once, and the parent waits for that end (about 30 ms).
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ has the protocol), not ``multiprocessing``: a spawned ``multiprocessing`` child 
 parent's main script again (running a caller's unguarded script a second time), and a forked
 one copies a process that holds sockets, database connections and threads. Workers start only
 once a run has more than a handful of large documents to parse (``custody history`` of one
-package never pays for a process start), they ignore Ctrl-C (the parent stops them), and if a
-worker fails, parsing goes on in the process itself: for ``RETRY_S``, then with new workers,
-and for good after ``MAX_FAILURES``."""
+package never pays for a process start), or when a caller expects many (``start``); documents
+are parsed in-process until a worker has said it is ready, so none waits behind a starting
+interpreter. Workers ignore Ctrl-C (the parent stops them), and if a worker fails, parsing goes
+on in the process itself: for ``RETRY_S``, then with new workers, and for good after
+``MAX_FAILURES``."""
 
 from __future__ import annotations
 
@@ -31,9 +33,10 @@ from itertools import count
 
 import msgspec
 
-from custody.registries.http import BadDocument
+from custody.registries.documents import BadDocument
 from custody.registries.parse_worker import (
     HEADER,
+    HELLO_SEQ,
     PIPE_BYTES,
     OutOfStep,
     frame,
@@ -103,6 +106,7 @@ class _Worker:
         self.stall_s = stall_s
         self.waiting: deque[_Pending] = deque()
         self.alive = True
+        self.ready = False  # its HELLO came: it reads requests as soon as they are sent
         self._seq = count()
         self._asked = asyncio.Event()  # set when a request is sent
         self.reader = asyncio.create_task(self._read())
@@ -125,6 +129,7 @@ class _Worker:
 
     async def _read(self) -> None:
         try:
+            await self._hello()
             while True:
                 if not self.waiting:  # idle: the stall clock starts with the next request
                     self._asked.clear()
@@ -147,6 +152,16 @@ class _Worker:
             self._fail(f"no answer in {self.stall_s:g} s")
         except (asyncio.IncompleteReadError, msgspec.DecodeError, OutOfStep, OSError) as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
+
+    async def _hello(self) -> None:
+        """Wait (``stall_s`` at most) for the frame a worker writes once it has started."""
+        size = frame_size(await self._next_bytes(HEADER.size))
+        if size > 64:
+            raise OutOfStep(f"a greeting of {size} bytes")
+        seq, _ok, _value = _answer.decode(await self._next_bytes(size))
+        if seq != HELLO_SEQ:
+            raise OutOfStep(f"the answer to request {seq} before the greeting")
+        self.ready = True
 
     def _fail(self, reason: str) -> None:
         self.alive = False
@@ -216,14 +231,34 @@ class ParsePool:
         return self.failures >= MAX_FAILURES or time.monotonic() < self._in_process_until
 
     def offloads(self, size: int) -> bool:
-        """Should a document of ``size`` bytes go to a worker? (Counts the large documents a
-        run parses in-process before the workers are worth starting.)"""
+        """Should a document of ``size`` bytes go to a worker? Yes once a worker is ready. The
+        ``INLINE_FIRST``-th large document starts the workers (call from the event loop)."""
         if self.workers < 1 or self._in_process() or size < MIN_SIZE:
             return False
-        if not self._started and self._inline_left > 0:
+        if not self._started:
             self._inline_left -= 1
-            return False
-        return True
+            if self._inline_left > 0:
+                return False
+            self.start()
+        return bool(self._ready())
+
+    def start(self) -> None:
+        """Start the workers now (from the event loop), for a caller that knows many large
+        documents are coming: their start-up then overlaps the first downloads."""
+        if self._in_process():
+            return
+        while len(self._started) < self.workers:
+            self._started.append(asyncio.ensure_future(_Worker.start(self._argv, self._stall_s)))
+
+    def _ready(self) -> list[_Worker]:
+        """The started workers that said they are ready and have not failed."""
+        ready = []
+        for started in self._started:
+            if started.done() and not started.cancelled() and started.exception() is None:
+                worker = started.result()
+                if worker.ready and worker.alive:
+                    ready.append(worker)
+        return ready
 
     async def parse(
         self, kind: str, body: bytes, name: str, registry: str, fetched_at: datetime, limit: int
@@ -270,9 +305,14 @@ class ParsePool:
         self._started = kept
 
     async def _next_worker(self) -> _Worker:
-        if len(self._started) < self.workers:  # started without an await: never too many
-            self._started.append(asyncio.ensure_future(_Worker.start(self._argv, self._stall_s)))
-        return await self._started[next(self._turn) % len(self._started)]
+        """A ready worker if there is one, else one still starting (its requests wait in the
+        pipe until it reads them)."""
+        self.start()
+        turn = next(self._turn)
+        ready = self._ready()
+        if ready:
+            return ready[turn % len(ready)]
+        return await self._started[turn % len(self._started)]
 
     async def aclose(self) -> None:
         started, self._started = self._started, []

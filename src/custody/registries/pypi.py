@@ -33,7 +33,8 @@ from custody.model import (
     Release,
 )
 from custody.registries.derived import decode_history, encode_history
-from custody.registries.http import BadDocument, RegistryClient, Response, ResponseTooLarge
+from custody.registries.documents import BadDocument
+from custody.registries.http import RegistryClient, Response, ResponseTooLarge
 from custody.registries.ordering import order_releases
 from custody.registries.pypi_json import (
     ProjectFacts,

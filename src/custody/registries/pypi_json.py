@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from custody.model import Custodian, OwnerRole
-from custody.registries.http import BadDocument, Response
+from custody.registries.documents import BadDocument
+from custody.registries.http import Response
 from custody.registries.pypi_simple import normalise_version
 from custody.registries.repo_urls import normalise_repository
 from custody.registries.times import parse_time

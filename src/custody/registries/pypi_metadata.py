@@ -15,7 +15,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from custody.model import DeclaredDependency
-from custody.registries.http import BadDocument
+from custody.registries.documents import BadDocument
 
 MAX_METADATA_BYTES = 8 * 1024 * 1024
 

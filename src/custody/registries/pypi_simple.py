@@ -24,7 +24,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from custody.registries.http import BadDocument
+from custody.registries.documents import BadDocument
 from custody.registries.times import parse_time
 
 SIMPLE_ACCEPT = (
