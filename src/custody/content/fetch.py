@@ -8,7 +8,6 @@ ever stored under the digest it was checked against, and is checked again when r
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import contextlib
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from custody.cache_dir import cache_base
+from custody.content.threads import run_blocking
 from custody.model import Artifact, Ecosystem, Finding, Release, Severity
 from custody.registries.http import RegistryClient, Response
 from custody.registries.urls import redact_url
@@ -195,7 +195,7 @@ async def fetch_artifact(
     )
     verify(artifact, data)
     if cache is not None:
-        await asyncio.to_thread(cache.put, artifact, data)  # file creation: off the event loop
+        await run_blocking(len(data), cache.put, artifact, data)
     return data
 
 

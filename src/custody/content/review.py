@@ -24,6 +24,7 @@ from custody.content.fetch import (
 from custody.content.limits import ArchiveLimits, limits_for
 from custody.content.result import ContentComparison
 from custody.content.results_cache import UNSAFE_ARCHIVE, ComparisonCache, comparison_key
+from custody.content.threads import run_blocking
 from custody.model import Artifact, Finding, Release, Severity
 from custody.registries.http import RegistryClient
 
@@ -148,15 +149,14 @@ async def compare_releases(
     except IntegrityMismatch as exc:
         release = candidate if exc.artifact is pair.candidate else baseline
         return ContentOutcome(error=exc.finding(release))  # never stored: not about the bytes
-    outcome = await asyncio.to_thread(
-        compare_files, pair, old_data, new_data, baseline, candidate, limits=lim
+    size = len(old_data) + len(new_data)
+    outcome = await run_blocking(
+        size, compare_files, pair, old_data, new_data, baseline, candidate, limits=lim
     )
     if results is not None and key is not None:
-        # Both artifacts were just checked against the digests in ``key``. Written in a thread
-        # (a new file and often a new directory: about half a millisecond each) while the
-        # other comparisons go on.
-        if outcome.comparison is not None:
-            await asyncio.to_thread(results.put, key, outcome.comparison)
-        elif outcome.error is not None:  # stored only if it is an unsafe-archive refusal
-            await asyncio.to_thread(results.put, key, outcome.error)
+        # Both artifacts were just checked against the digests in ``key``. The result of a
+        # large pair is written in a thread while the other comparisons go on.
+        stored = outcome.comparison or outcome.error  # an error only if an unsafe archive
+        if stored is not None:
+            await run_blocking(size, results.put, key, stored)
     return outcome
