@@ -231,3 +231,31 @@ def test_postgres_stores_parsed_histories_without_compressing_them(
             {"table": f'"{ledger_target.schema}".http_cache'},
         )
     assert storage == "e"  # EXTERNAL: out of line, never pglz-compressed
+
+
+def test_postgres_reads_the_cache_in_binary_in_any_session_time_zone(
+    ledger_target: LedgerTarget,
+) -> None:
+    """On PostgreSQL the cache is read in the binary result format (``Database.binary_rows``):
+    every field comes back as stored, times in UTC even when the session's zone is not."""
+    if ledger_target.backend != "postgresql":
+        pytest.skip("PostgreSQL's result formats only")
+    zoned = f"{ledger_target.url}?options=-c%20timezone%3DAsia/Kolkata"
+    ledger = LedgerTarget("postgresql", zoned, ledger_target.schema).open()
+    try:
+        with ledger.engine.connect() as conn:
+            assert conn.scalar(text("SHOW timezone")) == "Asia/Kolkata"
+        full = _entry("full", body=bytes(range(256)) * 400, fresh_for=300.0)
+        lean = _entry("lean", derived=None, derived_version=None)
+        ledger.store([full, lean])
+        calls: list[int] = []
+        real = ledger._db.binary_rows
+        ledger._db.binary_rows = lambda *a: calls.append(1) or real(*a)  # type: ignore[method-assign]
+        got = ledger.load([full.url, lean.url])
+        assert got == {full.url: full, lean.url: lean} and calls
+        assert got[full.url].fetched_at.utcoffset() == timedelta(0)
+        omitted = ledger.load([full.url], bodies=False)[full.url]
+        assert omitted.body_omitted and omitted.derived == full.derived
+        assert ledger.load([lean.url], bodies=False)[lean.url].body == lean.body
+    finally:
+        ledger.close()

@@ -13,7 +13,7 @@ a 304 only ``touch``es ``fetched_at`` instead of compressing and rewriting the w
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -68,13 +68,18 @@ def load(db: Database, urls: Sequence[str], *, bodies: bool = True) -> dict[str,
     query = _LOAD if bodies else _LOAD_LEAN
     with db.read() as conn:
         for chunk in chunked(wanted):
-            for row in conn.execute(query, {"urls": list(chunk)}):
+            params = {"urls": list(chunk)}
+            if db.is_postgres:  # bytea in binary, not hex: see Database.binary_rows
+                rows: Iterable[Any] = db.binary_rows(conn, query, params)
+            else:
+                rows = conn.execute(query, params)
+            for row in rows:
                 omitted = row.body is None
                 found[row.url] = CachedResponse(
                     url=row.url,
                     status=row.status,
                     body=b"" if omitted else _inflate(row.body, row.body_size),
-                    fetched_at=row.fetched_at,
+                    fetched_at=as_utc(row.fetched_at),
                     etag=row.etag,
                     last_modified=row.last_modified,
                     content_type=row.content_type,

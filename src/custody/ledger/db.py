@@ -13,12 +13,12 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
@@ -159,6 +159,24 @@ class Database:
         self._check_open()
         with self._writer.begin() as conn:
             yield conn
+
+    def binary_rows(
+        self, conn: Connection, statement: Select[Any], params: Mapping[str, Any]
+    ) -> list[Any]:
+        """PostgreSQL: the rows of ``statement`` fetched in the binary result format, as named
+        tuples. ``bytea`` then comes as it is stored instead of as hex text, which took twice
+        the bytes on the wire and most of the time a warm run spends reading its cached
+        histories (0.09 s against 0.03 s for a thousand packages). SQLAlchemy's result
+        processing is skipped: the caller converts what a type decorator would (times come in
+        the session's time zone)."""
+        from psycopg.rows import namedtuple_row
+
+        expanded = statement.compile(dialect=conn.dialect).construct_expanded_state(params)
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor(binary=True, row_factory=namedtuple_row) as cursor:
+            cursor.execute(expanded.statement, expanded.parameters)
+            return list(cursor.fetchall())
 
     def lock(self, conn: Connection, name: str) -> None:
         """Serialise writers of ``name`` until the transaction ends. SQLite's write transaction
