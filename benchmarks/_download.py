@@ -63,7 +63,7 @@ async def getter(kind: str, concurrency: int) -> AsyncIterator[Get]:
     if kind == "small":
         from custody.registries.transport import SmallPools
 
-        pools = SmallPools(concurrency, ssl.create_default_context())
+        pools = SmallPools(concurrency, ssl.create_default_context)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
         limits=limits, timeout=60.0, trust_env=False, transport=pools

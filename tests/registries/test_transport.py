@@ -4,14 +4,24 @@ so following redirects and choosing the proxy path are Custody's own work and te
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
 from custody.errors import RegistryUnavailable
-from custody.registries.transport import Transport, _is_https_upgrade, proxies_configured
+from custody.registries.transport import (
+    SmallPools,
+    Transport,
+    _is_https_upgrade,
+    proxies_configured,
+    ssl_context,
+    ssl_context_soon,
+)
 
 from .conftest import run
 from .test_http import fetch, requests_to
@@ -29,6 +39,12 @@ def other_server() -> Iterator[HTTPServer]:
     finally:
         server.clear()
         server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def transport() -> Transport:
@@ -136,3 +152,41 @@ def test_an_https_upgrade_on_the_same_host_keeps_the_credentials() -> None:
     assert not _is_https_upgrade(httpx.URL("http://r.test/a"), httpx.URL("https://x.test/a"))
     assert not _is_https_upgrade(httpx.URL("http://r.test:8080/"), httpx.URL("https://r.test/"))
     assert not _is_https_upgrade(httpx.URL("https://r.test/"), httpx.URL("http://r.test/"))
+
+
+def test_plain_http_never_waits_for_the_trust_store(httpserver: HTTPServer) -> None:
+    """The TLS context is asked for on the first ``https`` request only, once."""
+    httpserver.expect_request("/x").respond_with_data("ok")
+    asked: list[int] = []
+
+    def verify() -> ssl.SSLContext:
+        asked.append(1)
+        return ssl.create_default_context()
+
+    async def scenario() -> None:
+        pools = SmallPools(4, verify)
+        try:
+            for _ in range(3):
+                response = await pools.handle_async_request(
+                    httpx.Request("GET", httpserver.url_for("/x"))
+                )
+                await response.aread()
+                await response.aclose()
+            assert asked == []
+            closed = f"https://127.0.0.1:{free_port()}/x"  # nothing listens: no TLS happens
+            for _ in range(2):
+                with pytest.raises(httpx.ConnectError):
+                    await pools.handle_async_request(httpx.Request("GET", closed))
+            assert asked == [1]
+        finally:
+            await pools.aclose()
+
+    run(scenario())
+
+
+def test_the_tls_context_built_in_a_thread_is_the_shared_one(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")  # unreadable as a CA bundle: ignored with a warning, as before
+    soon = ssl_context_soon((str(bundle),))
+    assert soon() is ssl_context((str(bundle),))
+    assert soon() is soon()

@@ -9,6 +9,7 @@ import functools
 import logging
 import os
 import ssl
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import httpx
@@ -32,6 +33,31 @@ def ssl_context(ca_files: tuple[str, ...]) -> ssl.SSLContext:
         else:
             versions.append((path, (stat.st_mtime_ns, stat.st_size)))
     return _shared_ssl_context(tuple(versions))
+
+
+def ssl_context_soon(ca_files: tuple[str, ...]) -> Callable[[], ssl.SSLContext]:
+    """``ssl_context(ca_files)``, built in a thread from now on; call the result to have it
+    (it waits if need be). OpenSSL reads the trust store without holding the GIL, so the 20-50
+    ms it takes overlap with the run's other work instead of delaying its first request."""
+    result: list[ssl.SSLContext] = []
+    failure: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            result.append(ssl_context(ca_files))
+        except BaseException as exc:  # re-raised by the caller's call below
+            failure.append(exc)
+
+    thread = threading.Thread(target=build, name="custody-tls-context", daemon=True)
+    thread.start()
+
+    def get() -> ssl.SSLContext:
+        thread.join()
+        if failure:
+            raise failure[0]
+        return result[0]
+
+    return get
 
 
 @functools.lru_cache(maxsize=8)
@@ -81,7 +107,9 @@ class _Released(httpx.AsyncByteStream):
 
 class SmallPools(httpx.AsyncBaseTransport):
     """The direct transport: ``concurrency`` connections in several httpcore pools of
-    ``_POOL_SIZE``, each request sent to the pool with the fewest requests in flight.
+    ``_POOL_SIZE``, each request sent to the pool with the fewest requests in flight; one set
+    of pools for ``https`` and one for ``http``, each made on its first request (``verify`` is
+    called then: a registry on plain ``http`` never waits for the trust store).
 
     Whenever a request starts or ends, an httpcore pool looks at every one of its connections
     (for each idle one a ``poll()`` and a rebuild of anyio's socket attributes, and an idle
@@ -89,6 +117,28 @@ class SmallPools(httpx.AsyncBaseTransport):
     the CPU a request costs: on loopback, 1,000 conditional GETs took about 2 s in one pool of
     16 and 0.9 s in eight pools of 2 (benchmarks/check_speed.py). Our semaphore keeps at most
     ``concurrency`` requests in flight, so the least busy pool always has a free connection."""
+
+    def __init__(self, concurrency: int, verify: Callable[[], ssl.SSLContext]) -> None:
+        self._concurrency = concurrency
+        self._verify = verify
+        self._sets: dict[bool, _Pools] = {}  # by "is https"
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        secure = request.url.scheme == "https"
+        pools = self._sets.get(secure)
+        if pools is None:
+            # Plain http never does TLS: its pools get a context that trusts nothing.
+            context = self._verify() if secure else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            pools = self._sets[secure] = _Pools(self._concurrency, context)
+        return await pools.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for pools in self._sets.values():
+            await pools.aclose()
+
+
+class _Pools:
+    """``SmallPools``' pools for one scheme."""
 
     def __init__(self, concurrency: int, verify: ssl.SSLContext) -> None:
         count = -(-concurrency // _POOL_SIZE)
@@ -210,7 +260,7 @@ class Transport:
         ca_files: tuple[str, ...],
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        verify = ssl_context(ca_files)
+        verify = ssl_context_soon(ca_files)
         pools = SmallPools(concurrency, verify) if transport is None else None
         self._timeouts = {
             "connect": connect_timeout,
@@ -235,7 +285,7 @@ class Transport:
                 limits=limits,  # for proxy transports (HTTPS_PROXY); else the pools' own
                 headers={"User-Agent": USER_AGENT},
                 transport=transport if transport is not None else pools,
-                verify=verify,
+                verify=verify(),
                 trust_env=True,  # HTTPS_PROXY / NO_PROXY as every other client honours them
             )
 
