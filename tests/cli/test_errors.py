@@ -117,3 +117,24 @@ def test_unknown_package_is_held_not_passed(project: Path, httpserver: HTTPServe
     [decision] = result.json()["decisions"]
     assert decision["action"] == "hold"
     assert decision["findings"][0]["rule"] == "release.unpublished"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--bogus",), "No such option: --bogus"),
+        (("check", "--bogus"), "No such option: --bogus"),
+        (("check", "--concurrency", "many"), "Invalid value"),
+        (("approve", "npm:left-pad@1.3.0"), "Missing option"),
+        (("nonsense",), "No such command"),
+    ],
+)
+def test_bad_usage_is_exit_2_with_a_message_not_a_traceback(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    """Exit 1 means something was held: a mistyped option must never look like that (Typer's
+    bundled click raised errors ``main`` did not recognise, so they ended in a traceback)."""
+    result = custody(*args, cwd=tmp_path, env=clean_env(tmp_path / "home"))
+    assert result.code == 2
+    assert message in result.stderr and "Usage:" in result.stderr
+    assert "Traceback" not in result.stderr

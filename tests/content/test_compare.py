@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
+import subprocess
+import sys
 
 from custody.content import heuristics as h
 from custody.content.archive import ArchiveContents, read_archive
@@ -222,3 +225,28 @@ def test_scan_guards_identifiers() -> None:
 def test_excerpt_is_short_and_escaped() -> None:
     text = h.excerpt(b"a\x1b[31m\x00" + b"x" * 500, 0, 5)
     assert len(text) <= 100 and "\\x1b" in text and "\x00" not in text
+
+
+def test_kinds_of_equal_weight_come_in_one_order_whatever_the_hash_seed() -> None:
+    """A finding's text must not change from run to run (reports are diffed and committed):
+    kinds of the same severity are listed alphabetically, not in set order."""
+    code = (
+        "from custody.content.result import ContentComparison, ContentFlag\n"
+        "from custody.signals.content import content_findings\n"
+        "flags = tuple(ContentFlag('a.js', k, k, (1, 1), '') for k in\n"
+        "    ('minified', 'high-entropy', 'marshal', 'child-process', 'dynamic-exec'))\n"
+        "cmp = ContentComparison('npm', 'tarball', 'a-1.tgz', 'a-2.tgz', flags=flags)\n"
+        "print(content_findings(cmp)[0].message)\n"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(seen) == 1
+    assert "high-entropy code; marshal.loads" in seen.pop()

@@ -98,7 +98,7 @@ def _file_finding(path: str, flags: list[ContentFlag], cmp: ContentComparison) -
     first, last = _lines(flags)
     where = f"line {first}" if first == last else f"lines {first}-{last}"
     role = _ROLE.get(flags[0].role)
-    kinds = sorted({f.kind for f in flags}, key=lambda k: -BASE.get(k, Severity.LOW).rank)
+    kinds = sorted({f.kind for f in flags}, key=lambda k: (-BASE.get(k, Severity.LOW).rank, k))
     what = "; ".join(DESCRIBE.get(k, k) for k in kinds)
     state = "new file" if flags[0].new_file else "changed file"
     versions = (

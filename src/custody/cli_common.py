@@ -1,0 +1,118 @@
+"""Helpers shared by the ``custody`` command modules: lockfile, trust-file and registry
+lookup, the ledger, progress bars, ``--as-of`` and ``--format`` checks, report output."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from custody.console import emit, err
+from custody.errors import InputError
+from custody.model import Ecosystem
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 date or date-time; ``Z`` accepted; no zone means UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            day = date.fromisoformat(text.strip())
+        except ValueError:
+            raise InputError(f"--as-of: not an ISO 8601 time: {text!r}") from None
+        value = datetime(day.year, day.month, day.day)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def lockfile_paths(paths: list[Path] | None) -> list[Path]:
+    from custody.lockfiles import find_lockfiles
+
+    if paths:
+        return paths
+    found = find_lockfiles(Path.cwd())
+    if not found:
+        raise InputError(
+            "no lockfile found in the current directory; name one, e.g. "
+            "`custody check package-lock.json`"
+        )
+    return found
+
+
+def registry_settings(
+    npm_registry: str | None, pypi_index: str | None, ecosystems: Iterable[Ecosystem]
+) -> Any:
+    """Registry locations for just the ecosystems a run needs (a Python-only project never
+    needs npm configured)."""
+    from custody.registries.config import resolve_settings
+
+    return resolve_settings(
+        Path.cwd(), npm_registry, pypi_index, dict(os.environ), ecosystems=set(ecosystems)
+    )
+
+
+def trust_path(option: Path | None) -> Path | None:
+    from custody.trust import find_trust_file
+
+    if option is not None:
+        return option
+    return find_trust_file(Path.cwd())
+
+
+def write_report(report: Any, fmt: str, *, verbose: bool) -> None:
+    """Print a report in ``fmt`` and exit with its code (0 allowed, 1 held or blocked)."""
+    if fmt == "text":
+        from custody.formats import text
+
+        emit(text.render(report, verbose=verbose, color=sys.stdout.isatty()))
+    else:
+        from custody.formats import FORMATS
+
+        emit(FORMATS[fmt](report))
+    raise typer.Exit(report.exit_code)
+
+
+def check_format(fmt: str, allowed: tuple[str, ...] = ("text", "json")) -> None:
+    if fmt not in allowed:
+        raise InputError(f"--format must be one of {', '.join(allowed)}; got {fmt!r}")
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr for interactive runs; nothing in CI logs or pipes."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        f"[progress.description]{label}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err.console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@contextmanager
+def opened_ledger(database: str | None) -> Iterator[Any]:
+    from custody.ledger import open_ledger
+
+    ledger = open_ledger(database)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
