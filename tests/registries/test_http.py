@@ -24,7 +24,7 @@ from custody.registries.http import (
     ResponseTooLarge,
 )
 from custody.registries.http import Response as RegistryResponse
-from custody.registries.transport import ssl_context
+from custody.registries.tls import ssl_context
 
 from .conftest import FAST, MemoryCache, run
 

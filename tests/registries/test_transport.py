@@ -7,7 +7,6 @@ import asyncio
 import socket
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,8 +18,6 @@ from custody.registries.transport import (
     Transport,
     _is_https_upgrade,
     proxies_configured,
-    ssl_context,
-    ssl_context_soon,
 )
 
 from .conftest import run
@@ -182,11 +179,3 @@ def test_plain_http_never_waits_for_the_trust_store(httpserver: HTTPServer) -> N
             await pools.aclose()
 
     run(scenario())
-
-
-def test_the_tls_context_built_in_a_thread_is_the_shared_one(tmp_path: Path) -> None:
-    bundle = tmp_path / "ca.pem"
-    bundle.write_text("")  # unreadable as a CA bundle: ignored with a warning, as before
-    soon = ssl_context_soon((str(bundle),))
-    assert soon() is ssl_context((str(bundle),))
-    assert soon() is soon()

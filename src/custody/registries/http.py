@@ -35,6 +35,7 @@ from custody.errors import PackageNotFound, RegistryUnavailable
 from custody.registries.base import CachedResponse, ResponseCache
 from custody.registries.documents import BadDocument
 from custody.registries.gzipped import TooLarge, gunzip
+from custody.registries.tls import ssl_context_soon
 from custody.registries.urls import redact_url
 
 if TYPE_CHECKING:
@@ -231,13 +232,19 @@ class RegistryClient:
 
     def preload(self, urls: Iterable[str]) -> None:
         """Load cache entries for many URLs in one ``cache.load`` call (without the bodies a
-        derived blob may make unnecessary)."""
-        wanted = [u for u in dict.fromkeys(urls) if u not in self._loaded]
-        if not wanted:
-            return
-        found = self._cache.load(wanted, bodies=False) if self._cache is not None else {}
-        for url in wanted:
-            self._loaded[url] = found.get(url)
+        derived blob may make unnecessary). When some of them will be asked of the registry
+        (no entry, or one not fresh), the TLS context starts loading now, in a thread
+        (``tls.py``), so that the first request does not wait for the trust store."""
+        wanted = list(dict.fromkeys(urls))
+        missing = [u for u in wanted if u not in self._loaded]
+        if missing:
+            found = self._cache.load(missing, bodies=False) if self._cache is not None else {}
+            for url in missing:
+                self._loaded[url] = found.get(url)
+        if not self.options.offline and any(
+            (entry := self._loaded[u]) is None or not self._trusted(entry, False) for u in wanted
+        ):
+            ssl_context_soon(self.options.ca_files)
 
     def uncached(self, urls: Iterable[str]) -> int:
         """How many of these URLs have no cache entry at all: each will be downloaded whole."""

@@ -1,76 +1,21 @@
-"""The httpx side of ``RegistryClient``: the TLS context, the connection pools and the client
-itself. Kept apart so that a run answered entirely from the cache (``--offline``, fresh
-entries) never imports httpx or loads the system trust store: ``http.py`` imports this module
-on its first request."""
+"""The httpx side of ``RegistryClient``: the connection pools and the client itself. Kept apart
+so that a run answered entirely from the cache (``--offline``, fresh entries) never imports
+httpx: ``http.py`` imports this module on its first request. The TLS context is ``tls.py``'s."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import ssl
-import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import httpx
 
+from custody.registries.tls import ssl_context_soon
+
 log = logging.getLogger(__name__)
 
 USER_AGENT = "custody/0.1 (python-httpx)"
-
-
-def ssl_context(ca_files: tuple[str, ...]) -> ssl.SSLContext:
-    """The system trust store (like pip with truststore, or npm) plus configured CA bundles.
-
-    Loading the system store takes about 50 ms, and a run may open several clients (histories,
-    then artifacts): contexts are shared, and rebuilt when a CA bundle file changes."""
-    versions: list[tuple[str, tuple[int, int] | None]] = []
-    for path in ca_files:
-        try:
-            stat = os.stat(path)
-        except OSError:
-            versions.append((path, None))
-        else:
-            versions.append((path, (stat.st_mtime_ns, stat.st_size)))
-    return _shared_ssl_context(tuple(versions))
-
-
-def ssl_context_soon(ca_files: tuple[str, ...]) -> Callable[[], ssl.SSLContext]:
-    """``ssl_context(ca_files)``, built in a thread from now on; call the result to have it
-    (it waits if need be). OpenSSL reads the trust store without holding the GIL, so the 20-50
-    ms it takes overlap with the run's other work instead of delaying its first request."""
-    result: list[ssl.SSLContext] = []
-    failure: list[BaseException] = []
-
-    def build() -> None:
-        try:
-            result.append(ssl_context(ca_files))
-        except BaseException as exc:  # re-raised by the caller's call below
-            failure.append(exc)
-
-    thread = threading.Thread(target=build, name="custody-tls-context", daemon=True)
-    thread.start()
-
-    def get() -> ssl.SSLContext:
-        thread.join()
-        if failure:
-            raise failure[0]
-        return result[0]
-
-    return get
-
-
-@functools.lru_cache(maxsize=8)
-def _shared_ssl_context(
-    ca_files: tuple[tuple[str, tuple[int, int] | None], ...],
-) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    for path, _version in ca_files:
-        try:
-            context.load_verify_locations(cafile=path)
-        except (OSError, ssl.SSLError) as exc:
-            log.warning("ignoring CA bundle %s: %s", path, exc)
-    return context
 
 
 def describe(exc: BaseException) -> str:
