@@ -15,7 +15,6 @@ named, never half-imported. Nothing in an archive is extracted to disk or execut
 from __future__ import annotations
 
 import os
-import ssl
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -195,25 +194,21 @@ def _zip(path: Path, source: str) -> Iterator[tuple[str, bytes | str]]:
             yield info.filename, data
 
 
-def _ssl_context() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    for name in ("CUSTODY_CA_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
-        value = os.environ.get(name)
-        if value and Path(value).is_file():
-            try:
-                context.load_verify_locations(cafile=value)
-            except (OSError, ssl.SSLError):
-                continue
-    return context
+def _ca_files() -> tuple[str, ...]:
+    """CA bundles named by the environment, added to the system trust store."""
+    names = ("CUSTODY_CA_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+    return tuple(v for n in names if (v := os.environ.get(n)) and Path(v).is_file())
 
 
 def _download(url: str, target: Path) -> None:
     import httpx
 
+    from custody.registries.tls import ssl_context
+
     try:
         with (
             httpx.Client(
-                follow_redirects=True, timeout=httpx.Timeout(60.0), verify=_ssl_context()
+                follow_redirects=True, timeout=httpx.Timeout(60.0), verify=ssl_context(_ca_files())
             ) as client,
             client.stream("GET", url) as response,
         ):
