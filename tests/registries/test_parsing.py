@@ -368,3 +368,16 @@ def test_frames_start_with_the_magic() -> None:
     from custody.registries.parse_worker import frame
 
     assert frame(b"abc")[:2] == MAGIC
+
+
+def test_a_pool_without_workers_parses_in_process() -> None:
+    body = packument("pkg-0", 3)
+
+    async def go() -> bytes:
+        pool = ParsePool(workers=0)
+        try:
+            return await pool.parse("npm-packument", body, "pkg-0", REGISTRY, WHEN, 10**6)
+        finally:
+            await pool.aclose()
+
+    assert_parsed_as_in_process([body], [asyncio.run(go())])

@@ -5,13 +5,12 @@ It reads requests from stdin and writes answers to stdout, in order, each a fram
 registry, fetched_at, limit]`` (``seq`` numbers it; ``kind`` names one of ``PARSERS``, nothing
 else can be called; ``body`` as the registry sent it, gzip or not; ``limit`` bounds its
 inflated size); an answer is ``[seq, True, blob]`` (the msgpack-encoded history) or ``[seq,
-False, message]`` (UTF-8) for a document the parser refused (``BadDocument``). Before the first
-answer the worker says it is ready: ``HELLO``, an answer numbered -1, written once its imports
-are done (the parent parses in-process until then, rather than queue documents behind a
-starting interpreter). The magic and
-the echoed ``seq`` let the parent notice a stream that lost or gained bytes instead of waiting
-for a length read from the middle of a document. Any other failure ends the process: the
-parent then parses in-process.
+False, message]`` (UTF-8) for a document the parser refused (``BadDocument``). Before any
+answer the worker says it is ready with ``hello()``, an empty answer numbered ``HELLO_SEQ``,
+once its imports are done: until then the parent parses in-process rather than queue documents
+behind a starting interpreter. The magic and the echoed ``seq`` let the parent notice a stream
+that lost or gained bytes instead of waiting for a length read from the middle of a document.
+Any other failure ends the process: the parent then parses in-process.
 
 Frames are read and written with ``custody.fdio`` on the raw descriptors, not through
 ``sys.stdout.buffer``: see there for the bytes a stopped and continued writer loses."""

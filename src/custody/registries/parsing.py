@@ -106,7 +106,7 @@ class _Worker:
         self.stall_s = stall_s
         self.waiting: deque[_Pending] = deque()
         self.alive = True
-        self.ready = False  # its HELLO came: it reads requests as soon as they are sent
+        self.ready = False  # its hello() came: it reads requests as soon as they are sent
         self._seq = count()
         self._asked = asyncio.Event()  # set when a request is sent
         self.reader = asyncio.create_task(self._read())
@@ -267,7 +267,7 @@ class ParsePool:
         workers failed): ``body`` as sent (gzip or not), at most ``limit`` bytes inflated.
         Returns the encoded history; raises ``BadDocument``."""
         request: Request = (kind, body, name, registry, fetched_at, limit)
-        if not self._in_process():
+        if self.workers > 0 and not self._in_process():
             try:
                 worker = await self._next_worker()
                 blob = await worker.parse(request)
