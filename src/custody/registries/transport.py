@@ -4,7 +4,6 @@ httpx: ``http.py`` imports this module on its first request. The TLS context is 
 
 from __future__ import annotations
 
-import logging
 import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -12,8 +11,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import httpx
 
 from custody.registries.tls import ssl_context_soon
-
-log = logging.getLogger(__name__)
 
 USER_AGENT = "custody/0.1 (python-httpx)"
 
