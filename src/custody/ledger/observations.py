@@ -43,6 +43,10 @@ _BY_PACKAGES = _SELECT.where(
     _t.c.ecosystem == bindparam("ecosystem"),
     _t.c.package.in_(bindparam("packages", expanding=True)),
 )
+_BY_ID = _t.c.id == bindparam("row_id")
+_WHEN = bindparam("when", type_=_t.c.last_seen.type)
+_EXTEND = update(_t).where(_BY_ID).values(last_seen=_WHEN)
+_CLOSE = update(_t).where(_BY_ID).values(gone_since=_WHEN)
 
 
 def observe(
@@ -78,10 +82,12 @@ def observe(
         db.lock(conn, "observations")
         # Another writer may have got there first: plan again from what is there now.
         plan = _plan(again, _rows(conn, again))
-        for column, by_time in (("last_seen", plan.extend), ("gone_since", plan.close)):
-            for when, ids in by_time.items():
-                for chunk in chunked(ids):
-                    conn.execute(update(_t).where(_t.c.id.in_(chunk)).values({column: when}))
+        # One statement for all rows: every package has its own time, so grouping rows by
+        # time made one UPDATE per package (0.2 s for a thousand packages looked at again).
+        for statement, by_time in ((_EXTEND, plan.extend), (_CLOSE, plan.close)):
+            rows = [{"row_id": i, "when": when} for when, ids in by_time.items() for i in ids]
+            if rows:
+                conn.execute(statement, rows)
         if plan.inserts:
             conn.execute(_t.insert(), plan.inserts)
     result.update(plan.result)
