@@ -1,6 +1,7 @@
 """A/B: the same ``custody check`` from two or more versions of the code, alternating.
 
-    .venv/bin/python benchmarks/ab_check.py [--cold] [--rounds 8] [--packages 1000] REF REF...
+    .venv/bin/python benchmarks/ab_check.py [--cold | --revalidate] [--rounds 8]
+        [--packages 1000] REF REF...
 
 ``REF`` is a git revision (its ``src/`` is exported with ``git archive``) or ``.`` for the
 working tree. These machines change speed by up to 1.7x within minutes, so two versions are
@@ -9,7 +10,8 @@ the fastest and median runs are printed per version.
 
 Warm (the default): each version first fills its own ledger and cache directory with one cold
 check, then every round is a check with ``--max-age`` of a day (nothing is asked of the
-registry: start-up, the ledger, decoding, judging). ``--cold``: every run starts from an empty
+registry: start-up, the ledger, decoding, judging), or with ``--revalidate`` of 0 (every
+packument asked again: 304s). ``--cold``: every run starts from an empty
 ledger and cache directory. The inputs are ``check_speed.py``'s (packuments of the fixtures on
 a local registry, a lockfile of their latest versions, the trust file ``custody init`` writes
 with the first version), under ``benchmarks/.work/ab_check/``."""
@@ -53,6 +55,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("refs", nargs="+", metavar="REF", help='git revisions, "." = work tree')
     parser.add_argument("--cold", action="store_true", help="empty ledger and cache every run")
+    parser.add_argument(
+        "--revalidate", action="store_true", help="warm runs ask about every packument (304s)"
+    )
     parser.add_argument("--rounds", type=int, default=8, help="runs per version (8)")
     parser.add_argument("--packages", type=int, default=1000, help="packages (1000)")
     args = parser.parse_args()
@@ -99,8 +104,9 @@ def main() -> int:
                     forget(i)
                     results[i].append(run(i, "check", "--format", "json"))
                 else:
-                    results[i].append(run(i, "check", "--format", "json", "--max-age", "86400"))
-    kind = "cold" if args.cold else "warm (nothing to ask)"
+                    max_age = "0" if args.revalidate else "86400"
+                    results[i].append(run(i, "check", "--format", "json", "--max-age", max_age))
+    kind = "cold" if args.cold else "warm, revalidating" if args.revalidate else "warm"
     print(f"custody check, {kind}, {args.packages} npm packages, {args.rounds} rounds alternating")
     for ref, steps in zip(args.refs, results, strict=True):
         walls = [s.seconds for s in steps]
