@@ -201,7 +201,9 @@ class PackageHistory(_Record, frozen=True):
     description: str | None = None  # package-level summary (npm "description")
 
     def release(self, version: str) -> Release | None:
-        for r in self.releases:
+        # Newest first: a locked or judged release is usually one of the latest, and a
+        # package's versions are unique.
+        for r in reversed(self.releases):
             if r.version == version:
                 return r
         return None
