@@ -2,11 +2,11 @@
 npm) plus configured CA bundles, built in a thread.
 
 Loading the system store takes 20-50 ms. OpenSSL does it without holding the GIL, so a client
-starts the build as soon as it is made (``RegistryClient``) and the first ``https`` request
-waits only for what is left of it. This module imports neither httpx nor the transport: a run
-answered from the cache starts the build and never waits for it. Contexts are shared by every
-client of a process (a run opens one for histories and another for artifacts) and rebuilt when
-a CA bundle file changes."""
+starts the build when its cache preload sees that the run will ask a registry
+(``RegistryClient.preload``), and the first ``https`` request waits only for what is left of
+it; a run answered from the cache never starts it. This module imports neither httpx nor the
+transport. Contexts are shared by every client of a process (a run opens one for histories and
+another for artifacts) and rebuilt when a CA bundle file changes."""
 
 from __future__ import annotations
 
