@@ -98,14 +98,14 @@ def choose_baseline(
     trusted: TrustedSet,
     predecessors: Sequence[Release] | None = None,
 ) -> Release | None:
-    """The release the candidate is judged against: the newest earlier release whose custody is
-    trusted, else the newest earlier release. ``predecessors`` are the candidate's, when the
-    caller has them already."""
+    """The release the candidate is judged against: the newest earlier release the trust file
+    accepts (its custody is trusted, or a person approved it), else the newest earlier release.
+    ``predecessors`` are the candidate's, when the caller has them already."""
     if candidate is None:
         return None
     preds = history.predecessors(candidate.version) if predecessors is None else predecessors
     for r in reversed(preds):
-        if trusted.trusts_release(r):
+        if trusted.accepts(r):
             return r
     return preds[-1] if preds else None
 
@@ -119,7 +119,10 @@ def trusted_set(
         entry = first_trusting(entries, custodian, at, workflow=workflow)
         return entry.custodian if entry is not None else None
 
-    return TrustedSet(matcher, frozenset([c.id for c in implicit]))
+    def approved(version: str) -> bool:
+        return trust.approval(package_key, version) is not None
+
+    return TrustedSet(matcher, frozenset([c.id for c in implicit]), approved)
 
 
 def _finding_order(f: Finding) -> tuple[int, str]:

@@ -21,7 +21,7 @@ _SEV_STYLE = {
 
 
 def _decision(console: Console, d: Decision, show_all_findings: bool) -> None:
-    arrow = f" (trusted: {d.from_version})" if d.from_version else ""
+    arrow = f" (against {d.from_version})" if d.from_version else ""
     approved = f" [green]approved by {escape(d.approved_by)}[/]" if d.approved_by else ""
     console.print(
         f"[{_STYLE[d.action]}]{d.action.value.upper():5}[/] {escape(d.key)}{escape(arrow)}"

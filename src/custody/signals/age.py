@@ -37,8 +37,9 @@ def too_new(ctx: SignalContext) -> list[Finding]:
     cand = ctx.candidate
     if cooldown <= _NONE or cand is None or cand.unpublished or cand.published_at is None:
         return []
-    age = ctx.now - cand.published_at
-    if age >= cooldown or age < _NONE:
+    # A publish time ahead of now (clock skew, a registry stamping ahead) is as new as can be.
+    age = max(ctx.now - cand.published_at, _NONE)
+    if age >= cooldown:
         return []
     ready = cand.published_at + cooldown
     return [

@@ -35,15 +35,18 @@ class TrustedSet:
 
     Combines the trust file's entries (package-specific and organisation-wide, with their date
     ranges) with ``implicit`` custodians: those of the release being replaced in a diff, or of
-    the package's earlier releases when the policy trusts on first use."""
+    the package's earlier releases when the policy trusts on first use. ``approved`` answers
+    whether a person approved one version of the package (``[[approved]]``)."""
 
     def __init__(
         self,
         matcher: Callable[[Custodian, datetime | None, str | None], str | None],
         implicit: frozenset[str] = frozenset(),
+        approved: Callable[[str], bool] = lambda version: False,
     ) -> None:
         self._matcher = matcher
         self.implicit = implicit
+        self.approved = approved
 
     def reason(
         self, custodian: Custodian, at: datetime | None, workflow: str | None = None
@@ -69,6 +72,11 @@ class TrustedSet:
             return True
         prov = release.provenance
         return prov is not None and self.trusts(prov.source, at, prov.workflow)
+
+    def accepts(self, release: Release) -> bool:
+        """Was the release let through by the trust file: its custody is trusted, or a person
+        approved it?"""
+        return self.trusts_release(release) or self.approved(release.version)
 
 
 def package_id(ecosystem: Ecosystem, name: str) -> tuple[Ecosystem, str]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from custody.model import Custodian, Finding, Release, Severity
+from custody.model import Custodian, Finding, Observation, Release, Severity
 from custody.signals.base import SignalContext
+from custody.trust._ids import split_workflow
 
 LONG_STANDING = timedelta(days=90)  # listed this long before publishing: a co-maintainer
 RECENT = timedelta(days=30)  # listed this short a time before publishing: a hand-over pattern
@@ -93,6 +94,18 @@ def _dependency_names(release: Release | None) -> set[str] | None:
     return {d.name for d in release.dependencies if d.kind != "dev"}
 
 
+def _built_by_trusted_source(ctx: SignalContext, cand: Release) -> bool:
+    """The release's signed provenance names a source repository (and workflow) the trust file
+    trusts, and its verification did not fail: the account that uploaded it (a CI identity
+    under npm trusted publishing, a bot token) is then not what custody rests on."""
+    prov = cand.provenance
+    return (
+        prov is not None
+        and prov.verified is not False
+        and ctx.trusted.trusts(prov.source, cand.published_at, prov.workflow)
+    )
+
+
 def new_publisher(ctx: SignalContext) -> list[Finding]:
     """``custody.new-publisher``: the release was published by an identity outside the trusted
     set. Severity from tenure as a listed maintainer, provenance continuity, what else the
@@ -101,7 +114,7 @@ def new_publisher(ctx: SignalContext) -> list[Finding]:
     if cand is None or cand.publisher is None:
         return []
     at = cand.published_at
-    if ctx.trusted.trusts(cand.publisher, at):
+    if ctx.trusted.trusts(cand.publisher, at) or _built_by_trusted_source(ctx, cand):
         return []
     publisher = cand.publisher
     preds = ctx.predecessors
@@ -245,7 +258,10 @@ def new_maintainer(ctx: SignalContext) -> list[Finding]:
                     },
                 )
             )
-    findings.extend(_observed_new_owners(ctx))
+    if cand.maintainers is None or base is None or base.maintainers is None:
+        # Only where the releases themselves do not list their maintainers (npm does): the
+        # owners Custody saw between its looks stand in for them.
+        findings.extend(_observed_new_owners(ctx))
     return findings
 
 
@@ -258,17 +274,21 @@ def _observed_new_owners(ctx: SignalContext) -> list[Finding]:
     if cand is None or len(owners) < 2:
         return []  # a single owner was there at the first look
     first_look = min(o.first_seen for o in owners)
+    published = cand.published_at
     findings = []
     for o in owners:
-        if o.first_seen <= first_look or (o.gone_since and o.gone_since <= ctx.now):
+        if o.first_seen <= first_look or _role_change(o, owners):
             continue
+        gone = o.gone_since
+        if gone and gone <= now and (published is None or gone <= published):
+            continue  # gone before the release was published; one that left after it did
+            # still counts (removing itself must not clear the release it published)
         custodian = Custodian(o.subject)
         if ctx.trusted.trusts(custodian, o.first_seen):
             continue
         previous_look = max(
             (x.last_seen for x in owners if x.last_seen < o.first_seen), default=first_look
         )
-        published = cand.published_at
         after = published is not None and published >= previous_look
         severity = Severity.MEDIUM if after or cand.publisher == custodian else Severity.LOW
         if cand.publisher == custodian:
@@ -293,6 +313,18 @@ def _observed_new_owners(ctx: SignalContext) -> list[Finding]:
     return findings
 
 
+def _role_change(row: Observation, owners: Sequence[Observation]) -> bool:
+    """``row`` opened when its subject's earlier role ended (Maintainer -> Owner): the same
+    person in another role, not a new owner."""
+    return any(
+        x is not row
+        and x.subject == row.subject
+        and x.first_seen < row.first_seen
+        and (x.gone_since is None or x.gone_since >= row.first_seen)
+        for x in owners
+    )
+
+
 def provenance_downgrade(ctx: SignalContext) -> list[Finding]:
     """``custody.provenance-downgrade``: the release before it carried provenance or trusted
     publishing and this one does not (the pattern of a stolen token publishing by hand)."""
@@ -300,26 +332,36 @@ def provenance_downgrade(ctx: SignalContext) -> list[Finding]:
     if cand is None or cand.provenance is not None:
         return []
     preds = ctx.predecessors
-    if not preds:
+    last = next((i for i in range(len(preds) - 1, -1, -1) if preds[i].provenance), None)
+    if last is None:
         return []
-    previous = ctx.baseline or preds[-1]
-    if previous.provenance is None:
-        return []
+    previous, without = preds[last], preds[last + 1 :]
+    if any(ctx.trusted.approved(r.version) for r in without):
+        return []  # a person reviewed a release without provenance since: the drop is accepted
+    first = without[0].published_at if without else None
+    if first and cand.published_at and cand.published_at - first >= LONG_STANDING:
+        return []  # the package has been published without provenance for months
+    prov = previous.provenance
+    assert prov is not None
     with_prov = [r.version for r in preds if r.provenance is not None]
     return [
         Finding(
             "custody.provenance-downgrade",
             Severity.HIGH,
             f"{cand.version} has no provenance, but {previous.version} was published with "
-            f"{previous.provenance.kind} provenance"
-            + (f" from {previous.provenance.source.id}" if previous.provenance.source else ""),
+            f"{prov.kind} provenance"
+            + (f" from {prov.source.id}" if prov.source else "")
+            + (
+                f" (and {len(without)} later release(s) without it were never approved)"
+                if without
+                else ""
+            ),
             {
                 "previous_version": previous.version,
-                "previous_provenance": previous.provenance.kind,
-                "previous_source": previous.provenance.source.id
-                if previous.provenance.source
-                else None,
+                "previous_provenance": prov.kind,
+                "previous_source": prov.source.id if prov.source else None,
                 "releases_with_provenance": len(with_prov),
+                "without_provenance_since": [r.version for r in without[-5:]],
                 "publisher": cand.publisher.id if cand.publisher else None,
             },
         )
@@ -356,6 +398,9 @@ def provenance_source_changed(ctx: SignalContext) -> list[Finding]:
                 )
             ]
         if a.workflow and b.workflow and a.workflow != b.workflow:
+            reason = ctx.trusted.reason(b.source, cand.published_at, b.workflow)
+            if reason is not None and split_workflow(reason)[1] is not None:
+                return []  # an entry bound to this very workflow trusts it
             return [
                 Finding(
                     "custody.provenance-source-changed",

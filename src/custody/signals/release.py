@@ -49,6 +49,28 @@ def unknown_custody(ctx: SignalContext) -> list[Finding]:
         return []
     if cand.provenance is not None and cand.provenance.source is not None:
         return []
+    named = [r for r in ctx.predecessors if r.publisher is not None]
+    if named:
+        # The registry names the publishers of earlier releases but not this one's: reported
+        # even where owners are tracked, since today's owners do not say who published it.
+        # ``low``: a registry that strips the record could as well forge it, and npm itself
+        # kept none for some months of 2012; the critical tier holds it.
+        last = named[-1]
+        assert last.publisher is not None
+        return [
+            Finding(
+                "custody.unknown-publisher",
+                Severity.LOW,
+                f"the registry does not say who published {cand.name} {cand.version}, though "
+                f"it names the publisher of earlier releases ({last.publisher.id} published "
+                f"{last.version})",
+                {
+                    "registry": ctx.history.registry,
+                    "last_named_version": last.version,
+                    "last_named_publisher": last.publisher.id,
+                },
+            )
+        ]
     if ctx.history.current_owners or any(o.fact == "owner" for o in ctx.observations):
         return []  # owners are tracked through observations instead
     where = (
