@@ -5,9 +5,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from hypothesis import HealthCheck, settings
+
 from custody.model import LockedDependency
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "lockfiles"
+
+PROPERTY = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+"""For property tests of one reader's behaviour (``tmp_path`` is reused across examples)."""
 
 
 def by_key(deps: list[LockedDependency]) -> dict[str, LockedDependency]:

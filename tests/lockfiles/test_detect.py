@@ -133,6 +133,16 @@ def test_find_lockfiles(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("name", ["yarn.lock", "pnpm-lock.yaml", "bun.lock"])
+def test_find_lockfiles_names_a_lockfile_it_cannot_read(tmp_path: Path, name: str) -> None:
+    assert find_lockfiles(tmp_path) == []
+    (tmp_path / "package.json").write_text("{}\n")
+    (tmp_path / name).write_text("")
+    with pytest.raises(LockfileError, match="not supported yet") as info:
+        find_lockfiles(tmp_path)
+    assert info.value.path == str(tmp_path / name)
+
+
 def test_find_lockfiles_in_a_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(LockfileError, match="cannot list"):
         find_lockfiles(tmp_path / "nope")

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from custody.errors import LockfileError
 from custody.lockfiles import read_lockfile, read_lockfile_report
 from custody.model import Ecosystem
-from tests.lockfiles.helpers import FIXTURES, by_key, copy_fixture, line_text, names
+from tests.lockfiles.helpers import FIXTURES, PROPERTY, by_key, copy_fixture, line_text, names
 
 WORKSPACES = ["npm-workspaces-v1", "npm-workspaces-v2", "npm-workspaces-v3"]
 
@@ -112,6 +114,57 @@ def test_v1_without_package_json_guesses_direct(tmp_path: Path) -> None:
     # guess misses through@2.2.7, which split's "through": "2" also resolves to
     assert names(deps, direct=True) == {"event-stream", "left-pad", "is-number"}
     assert by_key(deps)["through@2.2.7"].paths == (("event-stream", "split", "through"),)
+
+
+def test_v1_cycle_without_package_json(tmp_path: Path) -> None:
+    # x and y require each other and nothing requires them: one of them is the project's own.
+    # a and b are a cycle below them (y requires a): reached through y, not taken as direct.
+    lock = {
+        "lockfileVersion": 1,
+        "dependencies": {
+            "a": {"version": "1.0.0", "requires": {"b": "1.0.0"}},
+            "b": {"version": "1.0.0", "requires": {"a": "1.0.0", "c": "^1.0.0"}},
+            "c": {"version": "1.0.0"},
+            "d": {"version": "1.0.0"},
+            "x": {"version": "1.0.0", "requires": {"y": "1.0.0"}},
+            "y": {"version": "1.0.0", "requires": {"x": "1.0.0", "a": "1.0.0"}},
+        },
+    }
+    deps = read_lockfile(write_lock(tmp_path, lock))
+    got = by_key(deps)
+    assert names(deps, direct=True) == {"d", "x"}
+    assert got["y@1.0.0"].paths == (("x", "y"),)
+    assert got["b@1.0.0"].paths == (("x", "y", "a", "b"),)
+    assert got["c@1.0.0"].paths == (("x", "y", "a", "b", "c"),)
+
+
+TOP_NAMES = ["a", "b", "c", "d", "e", "f"]
+
+
+@PROPERTY
+@given(st.dictionaries(st.sampled_from(TOP_NAMES), st.sets(st.sampled_from(TOP_NAMES)), min_size=1))
+def test_v1_without_package_json_every_package_has_a_path(
+    tmp_path: Path, requires: dict[str, set[str]]
+) -> None:
+    lock = {
+        "lockfileVersion": 1,
+        "dependencies": {
+            name: {"version": "1.0.0", "requires": {n: "1.0.0" for n in sorted(wanted)}}
+            for name, wanted in requires.items()
+        },
+    }
+    deps = read_lockfile(write_lock(tmp_path, lock))
+    direct = names(deps, direct=True)
+    for dep in deps:
+        assert dep.paths and all(p[0] in direct and p[-1] == dep.name for p in dep.paths)
+    for start in direct:  # no package taken as direct is below another one
+        seen, work = {start}, [start]
+        while work:
+            for child in requires[work.pop()] & requires.keys():
+                if child not in seen:
+                    seen.add(child)
+                    work.append(child)
+        assert not (seen - {start}) & direct
 
 
 def test_shrinkwrap_is_the_same_format(tmp_path: Path) -> None:
@@ -254,6 +307,45 @@ def test_v1_edge_cases(tmp_path: Path) -> None:
     }
 
 
+RESOLVED_KINDS: dict[str, str | None] = {
+    # http(s) tarballs stay registry releases that keep ``resolved``: a tarball that is not
+    # the registry's own for this release is found by comparing them, never skipped
+    "https://registry.example/ms/-/ms-2.0.0.tgz": None,
+    "https://evil.example/ms-2.1.3.tgz": None,
+    "git+ssh://git@git.example/user/ms.git#0123abc": "git",
+    "git://git.example/user/ms.git#0123abc": "git",
+    "github:user/ms#0123abc": "git",
+    "file:vendor/ms-2.1.3.tgz": "file",
+    "link:../ms": "local",
+}
+
+
+@pytest.mark.parametrize("lockfile_version", [1, 3])
+@pytest.mark.parametrize(("resolved", "kind"), RESOLVED_KINDS.items())
+def test_resolved_is_recorded_or_skipped(
+    tmp_path: Path, lockfile_version: int, resolved: str, kind: str | None
+) -> None:
+    entry = {"version": "2.1.3", "resolved": resolved, "integrity": "sha512-ms"}
+    if lockfile_version == 1:
+        lock: dict[str, Any] = {"lockfileVersion": 1, "dependencies": {"ms": entry}}
+    else:
+        root = {"dependencies": {"ms": "^2.1.0"}}
+        lock = {"lockfileVersion": 3, "packages": {"": root, "node_modules/ms": entry}}
+    (tmp_path / "package.json").write_text(json.dumps({"dependencies": {"ms": "^2.1.0"}}))
+    path = write_lock(tmp_path, lock)
+    report = read_lockfile_report(path)
+    if kind is None:
+        [dep] = report.dependencies
+        assert (dep.key, dep.resolved, dep.integrity) == ("npm:ms@2.1.3", resolved, "sha512-ms")
+        assert dep.direct and report.skipped == ()
+    else:
+        assert report.dependencies == ()
+        [skipped] = report.skipped
+        assert (skipped.name, skipped.kind, skipped.source) == ("ms", kind, resolved)
+        assert skipped.location is not None
+        assert line_text(path, skipped.location.line).endswith('ms": {')
+
+
 def test_duplicates_are_merged(tmp_path: Path) -> None:
     lock = {
         "lockfileVersion": 3,
@@ -314,7 +406,7 @@ def test_minified_json_still_has_lines(tmp_path: Path) -> None:
         (
             '{\n "lockfileVersion": 1,\n "dependencies": {\n  "a": {\n   "version": "1"\n  },\n'
             '  "b": 7\n }\n}',
-            None,  # "b": 7 is not an object, so there is no '"b": {' to point at
+            7,
             "dependency 'b' must be a table/object",
         ),
         (
@@ -322,6 +414,39 @@ def test_minified_json_still_has_lines(tmp_path: Path) -> None:
             "  }\n }\n}",
             4,
             "has no exact version",
+        ),
+        # a registry release has one exact version, not a range or a tag
+        (
+            '{\n "lockfileVersion": 3,\n "packages": {\n  "": {"dependencies": {"ms": "^2"}},\n'
+            '  "node_modules/ms": {\n   "version": "^2.1.0"\n  }\n }\n}',
+            5,
+            "package 'ms': version '^2.1.0' is not an exact version",
+        ),
+        (
+            '{\n "lockfileVersion": 1,\n "dependencies": {\n  "a": {\n   "version": "latest"\n'
+            "  }\n }\n}",
+            4,
+            "version 'latest' is not an exact version",
+        ),
+        (
+            '{\n "lockfileVersion": 1,\n "dependencies": {\n  "a": {\n'
+            '   "version": "npm:b@^1.0.0"\n  }\n }\n}',
+            4,
+            "package 'b': version '^1.0.0' is not an exact version",
+        ),
+        # an entry that is not an object still has its line
+        (
+            '{\n "lockfileVersion": 3,\n "packages": {\n  "": {},\n  "node_modules/a": null\n }\n}',
+            5,
+            "package entry 'node_modules/a' must be a table/object, not null",
+        ),
+        ('{\n "lockfileVersion": 3,\n "packages": {\n  "": "x"\n }\n}', 4, "not a string"),
+        (
+            '{\n "lockfileVersion": 1,\n "dependencies": {\n  "a": {\n   "version": "1.0.0",\n'
+            '   "requires": {"b": "1.0.0"},\n   "dependencies": {\n    "b": null\n   }\n  },\n'
+            '  "b": {"version": "1.0.0"}\n }\n}',
+            8,  # the nested "b", not the name in "requires" nor the top-level "b"
+            "dependency 'b' must be a table/object, not null",
         ),
     ],
 )

@@ -146,6 +146,103 @@ def test_poetry_errors(tmp_path: Path, text: str, line: int | None, message: str
     assert message in str(info.value)
 
 
+POETRY_TWO = """[[package]]
+name = "requests"
+version = "2.31.0"
+
+[package.dependencies]
+urllib3 = "*"
+
+[[package]]
+name = "urllib3"
+version = "2.0.0"
+
+[metadata]
+lock-version = "2.1"
+content-hash = "x"
+"""
+PYLOCK_TWO = """lock-version = "1.0"
+
+[[packages]]
+name = "requests"
+version = "2.31.0"
+dependencies = [{ name = "urllib3" }]
+
+[[packages]]
+name = "urllib3"
+version = "2.0.0"
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "lock"), [("poetry.lock", POETRY_TWO), ("pylock.toml", PYLOCK_TWO)]
+)
+@pytest.mark.parametrize(
+    "pyproject",
+    [
+        None,  # what the others must match: no pyproject.toml at all
+        "[tool.ruff]\nline-length = 100\n",
+        '[project]\nname = "app"\nversion = "1"\ndynamic = ["dependencies"]\n',
+        '[project]\nname = "app"\ndynamic = ["dependencies"]\n'
+        '[dependency-groups]\ndev = ["pytest"]\n',
+        '[tool.poetry]\nname = "app"\n\n[tool.poetry.dependencies]\npython = "^3.11"\n',
+    ],
+)
+def test_pyproject_without_readable_dependencies(
+    tmp_path: Path, name: str, lock: str, pyproject: str | None
+) -> None:
+    path = write(tmp_path, name, lock)
+    if pyproject is not None:
+        write(tmp_path, "pyproject.toml", pyproject)
+    got = by_key(read_lockfile(path))
+    assert got["requests@2.31.0"].direct and got["requests@2.31.0"].paths == (("requests",),)
+    assert not got["urllib3@2.0.0"].direct
+    assert got["urllib3@2.0.0"].paths == (("requests", "urllib3"),)
+
+
+def test_poetry2_dynamic_dependencies_in_tool_poetry(tmp_path: Path) -> None:
+    path = write(tmp_path, "poetry.lock", POETRY_TWO)
+    write(
+        tmp_path,
+        "pyproject.toml",
+        '[project]\nname = "app"\ndynamic = ["dependencies"]\n\n'
+        '[tool.poetry.dependencies]\nrequests = "*"\nurllib3 = "*"\n',
+    )
+    assert names(read_lockfile(path), direct=True) == {"requests", "urllib3"}
+
+
+def test_poetry_cycle_without_pyproject(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "poetry.lock",
+        """[[package]]
+name = "a"
+version = "1.0"
+[package.dependencies]
+b = "*"
+
+[[package]]
+name = "b"
+version = "1.0"
+[package.dependencies]
+a = "*"
+c = "*"
+
+[[package]]
+name = "c"
+version = "1.0"
+
+[metadata]
+content-hash = "x"
+""",
+    )
+    deps = read_lockfile(path)
+    got = by_key(deps)
+    assert names(deps, direct=True) == {"a"}
+    assert got["b@1.0"].paths == (("a", "b"),)
+    assert got["c@1.0"].paths == (("a", "b", "c"),)
+
+
 # ----------------------------------------------------------------------------------- uv
 
 
@@ -346,6 +443,20 @@ archive = { path = "dist/archived-1.0.tar.gz", hashes = { sha256 = "1111" } }
     }
 
 
+def test_pylock_version_only_from_its_own_file_names(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "pylock.toml",
+        """lock-version = "1.0"
+[[packages]]
+name = "a"
+sdist = { name = "other-9.9.tar.gz", hashes = { sha256 = "aa" } }
+wheels = [{ name = "A-1.2-py3-none-any.whl", hashes = { sha256 = "bb" } }]
+""",
+    )
+    assert [d.key for d in read_lockfile(path)] == ["pypi:a@1.2"]
+
+
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
@@ -353,6 +464,12 @@ archive = { path = "dist/archived-1.0.tar.gz", hashes = { sha256 = "1111" } }
         ("lock-version = 1\n", 1, "lock-version must be a non-empty string"),
         ('lock-version = "1.0"\n', None, "[[packages]] must be a list"),
         ('lock-version = "1.0"\n\n[[packages]]\nname = "x"\n', 3, "no version"),
+        (
+            'lock-version = "1.0"\n[[packages]]\nname = "x"\n'
+            'sdist = { name = "other-9.9.tar.gz" }\n',
+            2,
+            "no version (and none in its file names)",
+        ),
         ('lock-version = "1.0"\n[[packages]]\nname = "x"\nversion = 1\n', 2, "version must be"),
         ('lock-version = "1.0"\n[[packages]]\nname = "x"\nwheels = 3\n', 2, "wheels must be"),
         ('lock-version = "1.0"\nlock-version = "1.0"\n', 2, "not valid TOML"),

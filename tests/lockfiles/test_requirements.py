@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from custody.errors import LockfileError
 from custody.lockfiles import read_lockfile, read_lockfile_report
 from custody.model import Ecosystem
-from tests.lockfiles.helpers import FIXTURES, by_key, line_text, names
+from tests.lockfiles.helpers import FIXTURES, PROPERTY, by_key, line_text, names
 
 
 def write(directory: Path, name: str, text: str) -> Path:
@@ -145,6 +147,76 @@ def test_via_annotations_old_and_new_styles(tmp_path: Path) -> None:
     assert got["setuptools@68.0.0"].direct  # a parent not in the file is the project itself
 
 
+def test_via_annotations_inline_style(tmp_path: Path) -> None:
+    # ``uv pip compile --annotation-style line`` (pip-compile writes the same)
+    path = write(
+        tmp_path,
+        "requirements.txt",
+        "#    uv pip compile l.in --annotation-style line -o requirements.txt\n"
+        "certifi==2024.2.2          # via requests, httpx\n"
+        "httpx==0.27.0              # via -r l.in\n"
+        "idna==3.7 \\\n"
+        "    --hash=sha256:aa        # via requests\n"
+        "requests==2.31.0           # via -r l.in\n"
+        "sqlparse==0.4.4            # via myproject (pyproject.toml)\n"
+        "six==1.16.0                # pinned by hand\n",
+    )
+    deps = read_lockfile(path)
+    got = by_key(deps)
+    assert names(deps, direct=True) == {"httpx", "requests", "sqlparse", "six"}
+    assert set(got["certifi@2024.2.2"].paths) == {("requests", "certifi"), ("httpx", "certifi")}
+    assert got["idna@3.7"].paths == (("requests", "idna"),)
+    assert got["idna@3.7"].integrity == "sha256:aa"
+
+
+PINNED = ["alpha", "beta", "gamma", "delta"]
+PARENTS = [*PINNED, "-r requirements.in", "app (pyproject.toml)"]
+VIA = st.lists(st.sampled_from(PARENTS), max_size=3, unique=True)
+
+
+@PROPERTY
+@given(st.lists(VIA, min_size=len(PINNED), max_size=len(PINNED)))
+def test_inline_and_split_via_agree(tmp_path: Path, parents: list[list[str]]) -> None:
+    split, inline = [], []
+    for name, via in zip(PINNED, parents, strict=True):
+        split.append(f"{name}==1.0")
+        if len(via) == 1:
+            split.append(f"    # via {via[0]}")
+        elif via:
+            split.extend(["    # via", *(f"    #   {item}" for item in via)])
+        inline.append(f"{name}==1.0  # via {', '.join(via)}" if via else f"{name}==1.0")
+
+    def summary(lines: list[str]) -> list[tuple[object, ...]]:
+        deps = read_lockfile(write(tmp_path, "requirements.txt", "\n".join(lines) + "\n"))
+        return [(d.name, d.direct, d.paths) for d in deps]
+
+    assert summary(inline) == summary(split)
+
+
+def test_short_options_with_attached_values(tmp_path: Path) -> None:
+    # pip (optparse) reads "-eVALUE" as "-e VALUE", whatever VALUE holds
+    write(tmp_path, "reqs=1.txt", "idna==3.4\n")
+    path = write(
+        tmp_path,
+        "requirements.txt",
+        "-egit+https://git.example/a/b.git#egg=b\n"
+        "-ihttps://index.example/simple?a=b\n"
+        "-rreqs=1.txt\n"
+        "six==1.16.0\n",
+    )
+    report = read_lockfile_report(path)
+    assert [d.key for d in report.dependencies] == ["pypi:idna@3.4", "pypi:six@1.16.0"]
+    assert [(s.name, s.kind, s.source) for s in report.skipped] == [
+        ("b", "git", "git+https://git.example/a/b.git#egg=b")
+    ]
+
+
+def test_arbitrary_equality_may_hold_a_slash(tmp_path: Path) -> None:
+    report = read_lockfile_report(write(tmp_path, "requirements.txt", "foo===1.0/abc\n"))
+    assert [d.key for d in report.dependencies] == ["pypi:foo@1.0/abc"]
+    assert report.skipped == ()
+
+
 def test_windows_line_endings(tmp_path: Path) -> None:
     path = tmp_path / "requirements.txt"
     path.write_bytes(b"# pins\r\nsix==1.16.0 \\\r\n    --hash=sha256:aa\r\nidna==3.4\r\n")
@@ -174,6 +246,8 @@ def test_same_pin_twice_is_one_dependency(tmp_path: Path) -> None:
         ("six==1.16.0\nrequests>=2\n", 2, "'requests>=2' is not pinned"),
         ("requests\n", 1, "not pinned"),
         ("six==1.16.0\nrequests==2.*\n", 2, "not pinned"),
+        ("foo==1.0,==2.0\n", 1, "'foo==1.0,==2.0' is not pinned"),
+        ("six==1.16.0\nfoo==1.0, >=2\n", 2, "not pinned"),
         ("flask~=2.0 ; python_version > '3'\n", 1, "pip-compile"),
         ("six==1.16.0\n\nnot a requirement!!\n", 3, "not a valid requirement"),
         ("--frobnicate\n", 1, "unknown option '--frobnicate'"),

@@ -14,10 +14,12 @@ from custody.lockfiles._common import LockfileReport, SkippedEntry, fail, read_t
 from custody.lockfiles.base import LockfileReader
 from custody.lockfiles.registry import (
     READERS,
+    UNSUPPORTED,
     DetectingReader,
     detect_reader,
     is_lockfile_name,
     register_reader,
+    unsupported,
 )
 from custody.model import LockedDependency
 
@@ -48,14 +50,22 @@ def read_lockfile_report(path: Path) -> LockfileReport:
 
 
 def find_lockfiles(directory: Path) -> list[Path]:
-    """The lockfiles directly in ``directory``, by their known names, sorted (not recursive)."""
+    """The lockfiles directly in ``directory``, by their known names, sorted (not recursive).
+
+    When there are none but a lockfile no reader handles yet is there (``yarn.lock``), that is
+    the error, rather than "no lockfile found"."""
     directory = Path(directory)
     try:
         entries = sorted(directory.iterdir())
     except OSError as exc:
         raise fail(directory, f"cannot list the directory: {exc.strerror or exc}") from None
-    return [
+    found = [
         entry
         for entry in entries
         if not entry.name.startswith(".") and is_lockfile_name(entry) and entry.is_file()
     ]
+    if not found:
+        for entry in entries:
+            if entry.name in UNSUPPORTED and entry.is_file():
+                raise unsupported(entry)
+    return found

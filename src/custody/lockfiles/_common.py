@@ -258,6 +258,63 @@ def shortest_paths(
     return paths
 
 
+def cycle_starts(
+    starts: Sequence[tuple[K, tuple[str, ...]]],
+    candidates: Sequence[K],
+    children: Callable[[K], Iterable[K]],
+    name: Callable[[K], str],
+) -> list[tuple[K, tuple[str, ...]]]:
+    """More starts, so that every candidate is reached: without the project's own list the
+    starts are the packages nothing requires, which misses packages that only require each
+    other (``a`` needs ``b``, ``b`` needs ``a``).
+
+    One candidate per such group becomes a start: candidates are taken in decreasing
+    depth-first finish order (the first pass of Kosaraju's algorithm), so each one lies in a
+    cycle that no still-unreached package requires, not below one."""
+    reached = _reach([node for node, _ in starts], children, set())
+    wanted = set(candidates)
+    extra: list[tuple[K, tuple[str, ...]]] = []
+    for node in reversed(_finish_order(candidates, children, set(reached))):
+        if node not in reached and node in wanted:
+            extra.append((node, (name(node),)))
+            _reach([node], children, reached)
+    return extra
+
+
+def _reach(starts: Iterable[K], children: Callable[[K], Iterable[K]], seen: set[K]) -> set[K]:
+    """Add to ``seen`` every node reachable from ``starts`` (themselves included)."""
+    work = [node for node in starts if node not in seen]
+    seen.update(work)
+    while work:
+        for child in children(work.pop()):
+            if child not in seen:
+                seen.add(child)
+                work.append(child)
+    return seen
+
+
+def _finish_order(
+    roots: Iterable[K], children: Callable[[K], Iterable[K]], seen: set[K]
+) -> list[K]:
+    """Nodes reachable from ``roots`` (skipping ``seen``) in depth-first finish order."""
+    order: list[K] = []
+    for root in roots:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(children(root)))]
+        while stack:
+            node, pending = stack[-1]
+            child = next((c for c in pending if c not in seen), None)
+            if child is None:
+                stack.pop()
+                order.append(node)
+            else:
+                seen.add(child)
+                stack.append((child, iter(children(child))))
+    return order
+
+
 def merge_duplicates(deps: Iterable[LockedDependency]) -> list[LockedDependency]:
     """One entry per (name, version), in first-seen order, keeping every path.
 

@@ -4,7 +4,7 @@ the sibling ``pyproject.toml``'s declared dependencies, and turning records into
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from packaging.utils import canonicalize_name
 
 from custody.lockfiles._common import (
     SkippedEntry,
+    cycle_starts,
     location,
     merge_duplicates,
     shortest_paths,
@@ -47,7 +48,9 @@ def index_by_name(packages: Sequence[PyPackage]) -> dict[str, list[int]]:
 
 def declared_dependencies(lock_path: Path) -> dict[str, str] | None:
     """Names the project beside the lockfile declares (``pyproject.toml``), each with ``prod``,
-    ``optional`` or ``dev``; None when there is no readable pyproject.toml.
+    ``optional`` or ``dev``; None when there is no readable pyproject.toml, or when it lists
+    no dependencies we can read (a file that only configures tools, or ``dynamic``
+    dependencies kept in setup.py): then which ones are direct is unknown, not "none".
 
     Only used to tell direct dependencies (and, for pylock, dev ones): a broken pyproject.toml
     is the same as none, the lockfile itself is still read strictly."""
@@ -79,8 +82,11 @@ def declared_dependencies(lock_path: Path) -> dict[str, str] | None:
                 add(name, OPTIONAL if optional and kind == PROD else kind)
 
     project = data.get("project")
+    dynamic = False
     if isinstance(project, dict):
         add_pep508(project.get("dependencies"), PROD)
+        listed = project.get("dynamic")
+        dynamic = isinstance(listed, list) and "dependencies" in listed
         extras = project.get("optional-dependencies")
         for items in extras.values() if isinstance(extras, dict) else ():
             add_pep508(items, OPTIONAL)
@@ -91,6 +97,7 @@ def declared_dependencies(lock_path: Path) -> dict[str, str] | None:
     tool = tool if isinstance(tool, dict) else {}
     poetry = tool.get("poetry")
     if isinstance(poetry, dict):
+        dynamic = dynamic and not isinstance(poetry.get("dependencies"), dict)  # Poetry 2's way
         add_poetry(poetry.get("dependencies"), PROD)
         add_poetry(poetry.get("dev-dependencies"), DEV)
         poetry_groups = poetry.get("group")
@@ -100,7 +107,7 @@ def declared_dependencies(lock_path: Path) -> dict[str, str] | None:
     uv = tool.get("uv")
     if isinstance(uv, dict):
         add_pep508(uv.get("dev-dependencies"), DEV)
-    return found
+    return None if dynamic or not found else found
 
 
 def starts_from_names(
@@ -111,20 +118,28 @@ def starts_from_names(
 
 
 def unrequired_starts(packages: Sequence[PyPackage]) -> list[tuple[int, tuple[str, ...]]]:
-    """Without the project's own list: the packages no other locked package depends on."""
+    """Without the project's own list: the packages no other locked package depends on (and
+    one package of each dependency cycle that nothing else requires)."""
     required = {j for p in packages if not p.root for j in p.deps}
-    return [(i, (p.name,)) for i, p in enumerate(packages) if i not in required and not p.root]
+    members = [i for i, p in enumerate(packages) if not p.root]
+    starts = [(i, (packages[i].name,)) for i in members if i not in required]
+    return starts + cycle_starts(starts, members, _children(packages), lambda i: packages[i].name)
+
+
+def _children(packages: Sequence[PyPackage]) -> Callable[[int], list[int]]:
+    """The graph's edges: a package's dependencies, without the project and its members."""
+
+    def children(i: int) -> list[int]:
+        return [j for j in packages[i].deps if not packages[j].root]
+
+    return children
 
 
 def finish(
     path: Path, packages: Sequence[PyPackage], starts: Sequence[tuple[int, tuple[str, ...]]]
 ) -> tuple[list[LockedDependency], tuple[SkippedEntry, ...]]:
     direct = {i for i, _ in starts}
-
-    def children(i: int) -> list[int]:
-        return [j for j in packages[i].deps if not packages[j].root]
-
-    paths = shortest_paths(starts, children, lambda i: packages[i].name)
+    paths = shortest_paths(starts, _children(packages), lambda i: packages[i].name)
     deps: list[LockedDependency] = []
     skipped: list[SkippedEntry] = []
     for i, pkg in enumerate(packages):

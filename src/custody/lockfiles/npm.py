@@ -7,7 +7,10 @@ does (nearest ``node_modules`` up the tree), which gives the graph for ``direct`
 What is not a registry release is reported in ``LockfileReport.skipped``, never returned as a
 dependency: links and local folders (workspaces, ``file:`` folders) as ``local``, git checkouts,
 remote tarballs (``url``), local tarballs (``file``) and ``bundled`` dependencies (their files are
-inside the parent's tarball, so the parent's publisher is their custodian).
+inside the parent's tarball, so the parent's publisher is their custodian). An entry locked as a
+registry release keeps its ``resolved`` URL, in every lockfile version: a git, ``file:`` or
+``link:`` one makes it skipped, an http(s) tarball from anywhere leaves it a registry release, to
+be compared with what the registry published (never skipped, which would let it pass).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import orjson
 from custody.lockfiles._common import (
     LockfileReport,
     SkippedEntry,
+    cycle_starts,
     expect_dict,
     expect_str,
     fail,
@@ -41,6 +45,10 @@ _LOCAL_PREFIXES = ("file:", "link:", "./", "../", "/", "~/")
 _SHORTHAND = re.compile(r"^[\w.-]+/[\w.-]+(#.*)?$")  # GitHub "user/repo#ref"
 _TARBALL = (".tgz", ".tar.gz", ".tar")
 _OBJECT_START = re.compile(r"\s*:\s*\{")
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:]')  # strings and structure, not scalars
+# An exact version, as the registry lists them (semver; leading zeros tolerated, old packages
+# have them): a range or a tag ("^2.1.0", "latest") in a lockfile is not a locked release.
+_EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 
 @dataclass(slots=True)
@@ -130,6 +138,36 @@ class _KeyLines:
         return self.line
 
 
+def _entry_line(finder: _KeyLines, text: str, value: object, keys: tuple[str, ...]) -> int | None:
+    """The line of the entry at ``keys`` (object keys from the top of the document).
+
+    Entries are objects, found by ``finder``'s forward scan; any other value is an error about
+    to be raised, so its line comes from an exact (slower) scan of the JSON structure."""
+    if isinstance(value, dict):
+        return finder.seek(keys[-1])
+    return _member_line(text, keys)
+
+
+def _member_line(text: str, keys: tuple[str, ...]) -> int | None:
+    """The line of the member at ``keys``, by a scan that knows JSON strings and nesting (a
+    name also used in ``requires`` or as a flag is not mistaken for the entry)."""
+    path: list[str | None] = []  # per open container: the member being read (None: a list)
+    last: re.Match[str] | None = None
+    for token in _JSON_TOKEN.finditer(text):
+        mark = token.group()
+        if mark in ("{", "["):
+            path.append(None)
+        elif mark in ("}", "]"):
+            if path:
+                path.pop()
+        elif mark == ":" and last is not None and last.group().startswith('"') and path:
+            path[-1] = orjson.loads(last.group())
+            if tuple(path) == keys:
+                return text.count("\n", 0, last.start()) + 1
+        last = token
+    return None
+
+
 def _line_of(text: str, needle: str) -> int | None:
     found = text.find(needle)
     return None if found < 0 else text.count("\n", 0, found) + 1
@@ -186,7 +224,7 @@ def _from_packages(
     finder = _KeyLines(text, max(start, 0))
     nodes: dict[str, _Node] = {}
     for key, value in packages.items():
-        line = finder.seek(key)
+        line = _entry_line(finder, text, value, ("packages", key))
         entry = expect_dict(value, f"package entry {key!r}", path, line)
         what = f"package {key!r}:"
         installed = key.startswith("node_modules/") or "/node_modules/" in key
@@ -212,9 +250,8 @@ def _from_packages(
             node.optional = _flag(entry, "optional") or _flag(entry, "devOptional")
             if _flag(entry, "inBundle"):
                 node.kind, node.source = "bundled", None
-            elif node.resolved is not None:
-                node.kind = _source_kind(node.resolved, resolved=True)
-                node.source = None if node.kind == "registry" else node.resolved
+            else:
+                _classify_resolved(node)
         nodes[key] = node
     root = nodes.get("")
     if root is not None and manifest:
@@ -239,16 +276,19 @@ def _from_v1(
     nodes: dict[str, _Node] = {}
     if manifest is not None:
         nodes[""] = _Node(key="", name="", line=None, first_party=True, deps=list(manifest.items()))
-    stack: list[tuple[str, Iterator[tuple[str, object]]]] = [("", iter(top.items()))]
+    # (install location, keys of its "dependencies" object in the document, its entries)
+    stack: list[tuple[str, tuple[str, ...], Iterator[tuple[str, object]]]] = [
+        ("", ("dependencies",), iter(top.items()))
+    ]
     while stack:  # depth-first in document order, so ``finder`` only moves forward
-        parent, children = stack[-1]
+        parent, keys, children = stack[-1]
         item = next(children, None)
         if item is None:
             stack.pop()
             continue
         key_name, value = item
         key = f"{parent}/node_modules/{key_name}" if parent else f"node_modules/{key_name}"
-        line = finder.seek(key_name)
+        line = _entry_line(finder, text, value, (*keys, key_name))
         entry = expect_dict(value, f"dependency {key_name!r}", path, line)
         what = f"dependency {key_name!r}:"
         spec = expect_str(entry.get("version"), f"{what} version", path, line)
@@ -264,18 +304,17 @@ def _from_v1(
             node.name, node.version = _alias(spec[4:], path, line, what)
         if _flag(entry, "bundled"):
             node.kind = "bundled"
-        elif not spec.startswith("npm:"):
-            node.kind = _source_kind(spec, resolved=False)
-        if node.kind != "registry":
-            node.source = None if node.kind == "bundled" else spec
+        elif (kind := _source_kind(spec, resolved=False)) != "registry":
+            node.kind, node.source = kind, spec  # v1 writes a git, URL or file spec as version
+        else:
+            _classify_resolved(node)
         if node.kind == "local":
             node.first_party = node.report_skip = True
         nodes[key] = node
         nested = entry.get("dependencies")
         if nested is not None:
-            stack.append(
-                (key, iter(expect_dict(nested, f"{what} dependencies", path, line).items()))
-            )
+            nested_entries = expect_dict(nested, f"{what} dependencies", path, line)
+            stack.append((key, (*keys, key_name, "dependencies"), iter(nested_entries.items())))
     return nodes
 
 
@@ -284,6 +323,16 @@ def _alias(rest: str, path: Path, line: int | None, what: str) -> tuple[str, str
     if at <= 0 or at == len(rest) - 1:
         raise fail(path, f"{what} alias 'npm:{rest}' has no exact version", line)
     return rest[:at], rest[at + 1 :]
+
+
+def _classify_resolved(node: _Node) -> None:
+    """An entry whose version is a registry release comes from where ``resolved`` says: git,
+    a local folder or file make it a skipped entry. Any http(s) tarball stays a registry
+    dependency that keeps its ``resolved``, so a tarball that is not the registry's own for
+    this release is found by comparing them, and never passes as skipped."""
+    if node.resolved is not None:
+        node.kind = _source_kind(node.resolved, resolved=True)
+        node.source = None if node.kind == "registry" else node.resolved
 
 
 def _source_kind(spec: str, *, resolved: bool) -> str:
@@ -350,23 +399,27 @@ def _collect(
         for target in edges[owner.key]:
             if not nodes[target].first_party:
                 starts.append((target, (*prefix, nodes[target].name)))
-    if "" not in nodes:  # no root entry, no package.json: top-level packages nobody requires
-        required = {t for targets in edges.values() for t in targets}
-        starts.extend(
-            (k, (n.name,))
-            for k, n in nodes.items()
-            if k.startswith("node_modules/")
-            and k.count("node_modules/") == 1
-            and k not in required
-            and not n.first_party
-            and n.link_target is None
-        )
-    direct = {key for key, _ in starts}
 
     def children(key: str) -> list[str]:
         return [t for t in edges.get(key, ()) if not nodes[t].first_party]
 
-    paths = shortest_paths(starts, children, lambda key: nodes[key].name)
+    def name(key: str) -> str:
+        return nodes[key].name
+
+    if "" not in nodes:  # no root entry, no package.json: top-level packages nobody requires
+        required = {t for targets in edges.values() for t in targets}
+        top = [
+            k
+            for k, n in nodes.items()
+            if k.startswith("node_modules/")
+            and k.count("node_modules/") == 1
+            and not n.first_party
+            and n.link_target is None
+        ]
+        starts.extend((k, (nodes[k].name,)) for k in top if k not in required)
+        starts.extend(cycle_starts(starts, top, children, name))
+    direct = {key for key, _ in starts}
+    paths = shortest_paths(starts, children, name)
 
     deps: list[LockedDependency] = []
     skipped: list[SkippedEntry] = []
@@ -377,6 +430,9 @@ def _collect(
             continue
         if node.first_party or node.version is None:
             continue
+        if not _EXACT_VERSION.match(node.version):
+            message = f"package {node.name!r}: version {node.version!r} is not an exact version"
+            raise fail(path, message, node.line)
         deps.append(
             LockedDependency(
                 ecosystem=Ecosystem.NPM,

@@ -13,6 +13,7 @@ from pathlib import Path
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
+    canonicalize_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -120,7 +121,7 @@ def _package(path: Path, raw: object, line: int | None) -> tuple[PyPackage, list
         pkg.integrity = pkg.integrity or first_hash(digests)
         pkg.resolved = pkg.resolved or url
     if pkg.kind == "registry" and not pkg.version:
-        pkg.version = _version_from_files(path, artifacts, line)
+        pkg.version = _version_from_files(path, name, artifacts, line)
         if pkg.version is None:
             raise fail(path, f"{what} no version (and none in its file names)", line)
 
@@ -135,9 +136,10 @@ def _package(path: Path, raw: object, line: int | None) -> tuple[PyPackage, list
 
 
 def _version_from_files(
-    path: Path, artifacts: list[dict[str, object]], line: int | None
+    path: Path, name: str, artifacts: list[dict[str, object]], line: int | None
 ) -> str | None:
-    """PEP 751 makes ``version`` optional: fall back to the wheel or sdist file name."""
+    """PEP 751 makes ``version`` optional: fall back to the name of a wheel or sdist of this
+    project (a file named for another project says nothing about this one's version)."""
     for artifact in artifacts:
         filename = optional_str(artifact.get("name"), "file name", path, line)
         url = optional_str(artifact.get("url"), "file url", path, line)
@@ -146,8 +148,11 @@ def _version_from_files(
             continue
         try:
             if filename.endswith(".whl"):
-                return str(parse_wheel_filename(filename)[1])
-            return str(parse_sdist_filename(filename)[1])
+                project, version, *_ = parse_wheel_filename(filename)
+            else:
+                project, version = parse_sdist_filename(filename)
         except (InvalidWheelFilename, InvalidSdistFilename):
             continue
+        if canonicalize_name(project) == name:
+            return str(version)
     return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from custody.errors import LockfileError
 from custody.lockfiles._common import LockfileReport, fail
 from custody.lockfiles.base import LockfileReader
 from custody.lockfiles.npm import PackageLockReader
@@ -65,7 +66,7 @@ def detect_reader(path: Path, text: str) -> DetectingReader:
         if reader.matches_name(path):
             return reader
     if path.name in UNSUPPORTED:
-        raise fail(path, f"{UNSUPPORTED[path.name]} lockfiles are not supported yet")
+        raise unsupported(path)
     for reader in all_readers():
         if reader.matches_content(text):
             return reader
@@ -74,6 +75,11 @@ def detect_reader(path: Path, text: str) -> DetectingReader:
         "unknown lockfile format (known: package-lock.json, npm-shrinkwrap.json, "
         "requirements.txt, poetry.lock, uv.lock, pylock.toml)",
     )
+
+
+def unsupported(path: Path) -> LockfileError:
+    """The error for a lockfile of a known format that no reader handles (see ``fail``)."""
+    return fail(path, f"{UNSUPPORTED[path.name]} lockfiles are not supported yet")
 
 
 def is_lockfile_name(path: Path) -> bool:

@@ -9,7 +9,8 @@ Decisions, since this is a security gate and must not skip anything silently:
 * ``-r`` / ``--requirement`` includes are followed (relative to the including file, each file read
   once, so cycles are harmless); ``-c`` / ``--constraint`` files are not dependencies and are not
   read; other pip options are accepted and ignored; an unknown option is an error;
-* ``# via`` annotations (pip-compile, uv) give the parents of each requirement: a requirement is
+* ``# via`` annotations (pip-compile, uv; on the lines below a requirement or, with
+  ``--annotation-style line``, at its end) give the parents of each requirement: a requirement is
   direct when it has no annotation, or when one names an input file (``-r requirements.in``,
   ``pyproject.toml``) or a package that is not in the file (usually the project itself).
 """
@@ -20,6 +21,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from packaging.utils import canonicalize_name
 
@@ -39,6 +41,10 @@ _COMMENT = re.compile(r"(^|\s+)#.*$")
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # not str.splitlines: line numbers as editors count them
 _VIA = re.compile(r"^#\s*via\b(.*)$")
 _VIA_ITEM = re.compile(r"^#\s{2,}(\S.*)$")
+_NAME_AND_EXTRAS = r"^[A-Za-z0-9][\w.-]*\s*(\[[^\]]*\])?\s*"
+_LIKE_REQUIREMENT = re.compile(_NAME_AND_EXTRAS + r"(===?|~=|!=|<=?|>=?|@|;|$)")
+_VERSIONED = re.compile(_NAME_AND_EXTRAS + r"(===?|~=|!=|<=?|>=?)")  # a name, not a path
+_SHORT_WITH_VALUE = ("-r", "-c", "-e", "-i", "-f")  # optparse: "-rFILE" is "-r FILE"
 _SOURCE_SUFFIXES = (".in", ".txt", ".toml", ".cfg", ".py")
 _ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar")
 _PIN_HINT = (
@@ -61,6 +67,15 @@ _OPTIONS_WITH_VALUE = frozenset(
     }
 )  # fmt: skip
 _PER_REQUIREMENT = frozenset({"--hash", "--config-settings", "--global-option", "--install-option"})
+
+
+class _Line(NamedTuple):
+    """One logical line: its first line number, the text before any comment, and the comment
+    (the whole line for a comment line)."""
+
+    number: int
+    code: str
+    comment: str
 
 
 @dataclass(slots=True)
@@ -121,7 +136,7 @@ def _looks_like_requirement(line: str) -> bool:
         return True
     if re.match(r"^[\w.-]+\s*=(?!=)", line):  # TOML / INI key = value
         return False
-    return bool(re.match(r"^[A-Za-z0-9][\w.-]*\s*(\[[^\]]*\])?\s*(===?|~=|!=|<=?|>=?|@|;|$)", line))
+    return bool(_LIKE_REQUIREMENT.match(line))
 
 
 def _identity(path: Path) -> Path:
@@ -134,19 +149,19 @@ def _identity(path: Path) -> Path:
 # ---------------------------------------------------------------------------- lines
 
 
-def _logical_lines(text: str) -> list[tuple[int, str, bool]]:
-    """(first line number, text, is a comment) after joining ``\\`` continuations like pip.
+def _logical_lines(text: str) -> list[_Line]:
+    """The lines after joining ``\\`` continuations like pip.
 
-    Comment lines are kept (the ``# via`` annotations live there); a comment line ends a
+    Comments are kept (the ``# via`` annotations live there); a comment line ends a
     continuation, as in pip."""
-    out: list[tuple[int, str, bool]] = []
+    out: list[_Line] = []
     lines = _NEWLINE.split(text)
     i = 0
     while i < len(lines):
         line, start = lines[i], i + 1
         i += 1
         if line.lstrip().startswith("#"):
-            out.append((start, line.strip(), True))
+            out.append(_Line(start, "", line.strip()))
             continue
         parts: list[str] = []
         while line.endswith("\\"):
@@ -160,35 +175,43 @@ def _logical_lines(text: str) -> list[tuple[int, str, bool]]:
             i += 1
         else:
             parts.append(line)
-        out.append((start, _COMMENT.sub("", "".join(parts)).strip(), False))
+        joined = "".join(parts)
+        comment = _COMMENT.search(joined)
+        code = joined[: comment.start()] if comment else joined
+        out.append(_Line(start, code.strip(), comment.group().strip() if comment else ""))
     return out
 
 
 def _read_file(path: Path, text: str, state: _State) -> None:
     last: _Entry | None = None
     in_via = False
-    for number, line, is_comment in _logical_lines(text):
-        if is_comment:
-            via = _VIA.match(line)
-            if via and last is not None:
-                last.via = last.via or []
-                rest = via.group(1).strip()
-                last.via.extend(item.strip() for item in rest.split(",") if item.strip())
-                in_via = True
-            elif in_via and last is not None and (item := _VIA_ITEM.match(line)):
-                last.via = last.via or []
-                last.via.append(item.group(1).strip())
-            else:
-                in_via = False
+    for number, line, comment in _logical_lines(text):
+        if not line:  # a comment line continues or ends the annotation; a blank line ends it
+            in_via = _annotate(last, comment, in_via)
             continue
         in_via = False
-        if not line:
-            continue
         if line.startswith("-"):
             last = None
             _option_line(path, number, line, state)
         else:
             last = _requirement_line(path, number, line, state)
+            _annotate(last, comment, False)  # ``--annotation-style line``: on the same line
+
+
+def _annotate(entry: _Entry | None, comment: str, in_via: bool) -> bool:
+    """Add the parents a ``# via`` comment names to ``entry``; True while the annotation can
+    continue on the next comment line (``#   parent``)."""
+    if entry is None:
+        return False
+    if via := _VIA.match(comment):
+        entry.via = entry.via or []
+        entry.via.extend(item.strip() for item in via.group(1).split(",") if item.strip())
+        return True
+    if in_via and (item := _VIA_ITEM.match(comment)):
+        entry.via = entry.via or []
+        entry.via.append(item.group(1).strip())
+        return True
+    return False
 
 
 def _split(path: Path, number: int, line: str) -> list[str]:
@@ -203,9 +226,10 @@ def _option_line(path: Path, number: int, line: str, state: _State) -> None:
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        name, eq, value = token.partition("=")
-        if not eq and len(token) > 2 and token[:2] in ("-r", "-c", "-e", "-i", "-f"):
+        if len(token) > 2 and token[:2] in _SHORT_WITH_VALUE:  # the value may hold a "="
             name, value, eq = token[:2], token[2:], "="
+        else:
+            name, eq, value = token.partition("=")
         if name not in _IGNORED_OPTIONS | _OPTIONS_WITH_VALUE | {"-r", "--requirement"}:
             raise fail(path, f"unknown option {name!r} in a requirements file", number)
         if name in _OPTIONS_WITH_VALUE and not eq:
@@ -271,7 +295,7 @@ def _requirement_line(path: Path, number: int, line: str, state: _State) -> _Ent
         state.skipped.append(SkippedEntry(name, _source_kind(req.url), req.url, where))
         return None
     pins = [s for s in req.specifier if s.operator in ("==", "===") and "*" not in s.version]
-    if not pins:
+    if not pins or not req.specifier.contains(pins[0].version, prereleases=True):
         shown = requirement.split(";", 1)[0].strip()
         raise fail(path, f"{shown!r} is not pinned to one version: {_PIN_HINT}", number)
     marker = requirement.split(";", 1)[1].strip() if req.marker is not None else None
@@ -284,6 +308,8 @@ def _is_url_or_path(requirement: str) -> bool:
     head = requirement.split(";", 1)[0].strip().lower()
     if " @ " in head or ("://" in head and "@" in head.split("://", 1)[0]):
         return False  # PEP 508 ``name @ url``: parsed normally, then skipped by its URL
+    if _VERSIONED.match(head):
+        return False  # ``name===1.0/abc``: arbitrary equality may hold a "/"
     return (
         "://" in head
         or head.startswith(("git+", ".", "/", "~", "file:"))
