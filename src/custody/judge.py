@@ -50,8 +50,12 @@ from custody.signals import (
     TrustedSet,
 )
 from custody.signals.base import package_id
+from custody.signals.lockfile import INTEGRITY_RULE, SOURCE_RULE
 from custody.trust import TrustFile
 from custody.trust.model import first_trusting
+
+ENTRY_RULES = frozenset({INTEGRITY_RULE, SOURCE_RULE})
+"""Findings about the lockfile entry rather than the release: an approval does not cover them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +151,11 @@ def decide(
     approval = trust.approval(dep.package_key, dep.version) if trust.approved else None
     approved_by = None
     if approval is not None and action is not Action.BLOCK:
-        action, approved_by = Action.ALLOW, approval.by
+        approved_by = approval.by
+        # An approval is of the release; a lockfile entry that would install other bytes is
+        # not that release, and stays held until the lockfile is regenerated.
+        if not any(holds(tier, f.rule, f.severity) for f in findings if f.rule in ENTRY_RULES):
+            action = Action.ALLOW
     return Decision(
         ecosystem=dep.ecosystem,
         package=dep.name,
@@ -165,7 +173,7 @@ def merge_locked(
     deps: Iterable[LockedDependency],
 ) -> dict[str, tuple[LockedDependency, tuple[SourceLocation, ...]]]:
     """One entry per ``eco:name@version`` across lockfiles: direct if direct anywhere, all
-    paths and locations kept."""
+    paths, locations and disagreeing sources (``other_sources``) kept."""
     groups: dict[str, list[LockedDependency]] = defaultdict(list)
     for d in deps:
         groups[d.key].append(d)
@@ -184,6 +192,8 @@ def merge_locked(
             if direct == first.direct and paths == first.paths
             else replace(first, direct=direct, paths=paths)
         )
+        for other in group[1:]:
+            merged = replace(merged, **merged.merged_sources(other))
         out[key] = (merged, locations)
     return out
 

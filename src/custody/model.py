@@ -271,10 +271,35 @@ class LockedDependency:
     location: SourceLocation | None = None  # where in the lockfile it is declared
     dev: bool = False
     optional: bool = False
+    other_sources: tuple[tuple[str | None, str | None], ...] = ()
+    """``(integrity, resolved)`` of other entries locking the same release that disagree with
+    this one's (a nested copy, another lockfile): each is checked, none hidden by the merge."""
 
     @property
     def key(self) -> str:
         return f"{self.ecosystem.value}:{self.name}@{self.version}"
+
+    @property
+    def sources(self) -> tuple[tuple[str | None, str | None], ...]:
+        """Every ``(integrity, resolved)`` the lockfiles record for this release."""
+        return ((self.integrity, self.resolved), *self.other_sources)
+
+    def merged_sources(self, other: LockedDependency) -> dict[str, Any]:
+        """The ``integrity``, ``resolved`` and ``other_sources`` of this entry merged with
+        another entry of the same release: a missing value is filled from the other, a
+        disagreeing pair is kept beside it."""
+        integrity, resolved = self.integrity, self.resolved
+        extra = list(self.other_sources)
+        for theirs in other.sources:
+            their_integrity, their_resolved = theirs
+            fits = (integrity is None or their_integrity in (None, integrity)) and (
+                resolved is None or their_resolved in (None, resolved)
+            )
+            if fits:
+                integrity, resolved = integrity or their_integrity, resolved or their_resolved
+            elif theirs not in extra:
+                extra.append(theirs)
+        return {"integrity": integrity, "resolved": resolved, "other_sources": tuple(extra)}
 
     @property
     def package_key(self) -> str:

@@ -73,6 +73,10 @@ RULES: dict[str, str] = {
     "content.unsafe-archive": "An artifact was refused unread (traversal, links, bomb).",
     "content.integrity-mismatch": "A downloaded artifact does not match its published digest.",
     "provenance.invalid": "The release's provenance does not verify.",
+    "lockfile.integrity-mismatch": (
+        "The lockfile's integrity is not a digest the registry published for the release."
+    ),
+    "lockfile.source-mismatch": "The lockfile's resolved URL is not the release's tarball.",
 }
 """One sentence per rule id, in the words of docs/rules.md."""
 

@@ -39,7 +39,13 @@ def _decision(console: Console, d: Decision, show_all_findings: bool) -> None:
             f"{loc.path}:{loc.line}" if loc.line else loc.path for loc in d.locations[:3]
         )
         console.print(f"      [dim]locked in {escape(where)}[/]", highlight=False)
-    if d.action is Action.HOLD:
+    if d.action is Action.HOLD and any(f.rule.startswith("lockfile.") for f in d.findings):
+        console.print(
+            "      [dim]regenerate the lockfile entry with the package manager (an approval "
+            "does not cover it)[/]",
+            highlight=False,
+        )
+    elif d.action is Action.HOLD:
         console.print(
             f'      [dim]approve after review: custody approve {escape(d.key)} --reason "..."[/]',
             highlight=False,
