@@ -1,8 +1,11 @@
 """Trust on first use: the custodians ``custody init`` writes for each locked release.
 
-For each locked release, every identity that published it or an earlier release of the same
-major line (publisher accounts and provenance source repositories) is trusted from the first
-day it published. Where the registry names no publisher, today's owners stand in for them."""
+Who: every identity that published a locked release or an earlier release of the same major
+line (publisher accounts, ``npm:trusted-publisher/ID`` for npm trusted publishing, provenance
+source repositories). From when: the first release of the package, in any line, that the
+identity published or was listed with as a maintainer, so that an older major of the same
+author (a nested ``^1`` dependency, a rollback) is trusted too. No ``until``. Where the registry
+names no publisher, today's owners stand in for them."""
 
 from __future__ import annotations
 
@@ -45,6 +48,28 @@ def _line(history: PackageHistory, release: Release) -> list[Release]:
     ]
 
 
+def _first_seen(
+    history: PackageHistory, ids: Mapping[str, Custodian]
+) -> dict[str, datetime | None]:
+    """For each of ``ids``: the publish time of the first release of the package, in any line,
+    that names it (as publisher, provenance source or listed maintainer). None when no such
+    release has a known time (trusted from the start)."""
+    since: dict[str, datetime | None] = {}
+    for r in history.releases:
+        if r.unpublished:
+            continue
+        named = {c.id for c in r.identities}
+        if r.maintainers:
+            named.update(c.id for c in r.maintainers)
+        for cid in named:
+            if cid not in ids:
+                continue
+            first = since.get(cid)
+            if cid not in since or (r.published_at and (first is None or r.published_at < first)):
+                since[cid] = r.published_at
+    return since
+
+
 def build_baseline(
     deps: Iterable[LockedDependency],
     histories: Mapping[tuple[Ecosystem, str], PackageHistory],
@@ -60,7 +85,6 @@ def build_baseline(
         history = histories.get((eco, name))
         if history is None:
             continue
-        since: dict[str, datetime | None] = {}
         ids: dict[str, Custodian] = {}
         for version in sorted(locked):
             release = find_release(history, version)
@@ -69,11 +93,7 @@ def build_baseline(
             for r in _line(history, release):
                 for c in r.identities:
                     ids.setdefault(c.id, c)
-                    first = since.get(c.id)
-                    if c.id not in since or (
-                        r.published_at and (first is None or r.published_at < first)
-                    ):
-                        since[c.id] = r.published_at
+        since = _first_seen(history, ids)
         if not ids and history.current_owners:
             for owner in history.current_owners:
                 ids.setdefault(owner.custodian.id, owner.custodian)

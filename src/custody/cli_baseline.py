@@ -292,8 +292,9 @@ def trust(
         typer.Option(
             "--custodian",
             "-c",
-            help="Identity to trust: npm:user/NAME, pypi:user/NAME, pypi:org/NAME, "
-            "github:OWNER/REPO (globs allowed).",
+            help="Identity to trust: npm:user/NAME, npm:trusted-publisher/ID (npm trusted "
+            "publishing from CI: github, gitlab), pypi:user/NAME, pypi:org/NAME, "
+            "github:OWNER/REPO (globs allowed in repository names).",
         ),
     ],
     since: Annotated[
@@ -314,7 +315,8 @@ def trust(
         raise InputError(f"trust takes ECO:NAME without a version: {package!r}")
     if ":" not in custodian or custodian.startswith(":"):
         raise InputError(
-            f"--custodian must look like npm:user/NAME or github:OWNER/REPO: {custodian!r}"
+            "--custodian must look like npm:user/NAME, npm:trusted-publisher/ID or "
+            f"github:OWNER/REPO: {custodian!r}"
         )
     path = trust_path(trust_file)
     if path is None or not path.exists():

@@ -13,10 +13,10 @@ import msgspec
 from custody.baseline import build_baseline
 from custody.formats import json_format, text
 from custody.judge import judge_release
-from custody.model import Action, Custodian, OwnerRole
+from custody.model import Action, Custodian, OwnerRole, Provenance
 from custody.report import Report
 from custody.timeline import timeline
-from custody.trust import parse_trust_file
+from custody.trust import TrustFile, parse_trust_file
 
 from .builders import T0, history, locked, release
 
@@ -95,6 +95,54 @@ def test_baseline_trusts_the_line_before_the_locked_release() -> None:
     assert set(ids) == {"npm:user/alice", "npm:user/bob", "github:alice/pkg"}  # not 0.x, not later
     assert ids["github:alice/pkg"].numeric_id == "7"
     assert ids["npm:user/alice"].since == h.releases[1].published_at
+
+
+def test_baseline_trusts_custodians_from_their_first_release_in_any_line() -> None:
+    """Who: the locked release's line. From when: the first release of the package, any line,
+    that the custodian published or was listed with; so an older major of the same author
+    (a nested ^1 dependency, a rollback) is trusted too."""
+    h = history(
+        release("0.9.0", 0, "old-owner", ["old-owner", "alice"]),
+        release("1.0.0", 10, "alice", ["alice"]),
+        release("1.1.0", 20, "bob", ["alice", "bob"]),
+        release("2.0.0", 30, "alice", ["alice"]),
+        release("3.0.0", 40, "mallory", ["alice", "mallory"]),
+    )
+    [base] = build_baseline([locked("2.0.0")], {(h.ecosystem, h.name): h}, when=T0)
+    assert [(e.custodian, e.since, e.until) for e in base.entries] == [
+        ("npm:user/alice", T0, None)  # listed with 0.9.0; not bob, old-owner or mallory
+    ]
+    trust = TrustFile(None, trusted={"npm:pkg": base.entries})
+    later = T0 + timedelta(days=365)
+    older = judge_release(locked("1.0.0"), h, trust, now=later).decision
+    assert "custody.new-publisher" not in {f.rule for f in older.findings}
+    assert older.action is Action.ALLOW
+    other = judge_release(locked("1.1.0"), h, trust, now=later).decision
+    assert "custody.new-publisher" in {f.rule for f in other.findings}  # bob: not widened
+
+
+def test_baseline_of_a_trusted_publish_trusts_the_ci_system_and_its_source() -> None:
+    ci = Custodian("npm:trusted-publisher/github")
+    verified = Provenance(
+        "npm-attestation",
+        verified=True,
+        source=Custodian("github:acme/pkg", "42"),
+        workflow=".github/workflows/release.yml",
+        issuer="https://token.actions.githubusercontent.com",
+    )
+    h = history(
+        release("1.0.0", 0, "alice", ["alice"]),
+        msgspec.structs.replace(release("1.1.0", 10, None, ["alice"]), publisher=ci),
+        msgspec.structs.replace(
+            release("1.2.0", 20, None, ["alice"]), publisher=ci, provenance=verified
+        ),
+    )
+    [base] = build_baseline([locked("1.2.0")], {(h.ecosystem, h.name): h}, when=T0)
+    ids = {e.custodian: e for e in base.entries}
+    assert set(ids) == {"npm:user/alice", ci.id, "github:acme/pkg"}
+    assert ids[ci.id].since == T0 + timedelta(days=10)
+    assert ids["github:acme/pkg"].since == T0 + timedelta(days=20)
+    assert ids["github:acme/pkg"].numeric_id == "42"
 
 
 def test_baseline_falls_back_to_owners_when_no_publisher_is_named() -> None:

@@ -25,6 +25,7 @@ from custody.registries.npm_packument import parse_packument, semver_key
 from custody.registries.repo_urls import normalise_repository
 from custody.registries.settings import Auth, NpmSettings, RegistrySettings
 from custody.registries.times import parse_time
+from custody.trust._ids import check_custodian
 
 from .conftest import FAST, MemoryCache, run
 
@@ -195,6 +196,10 @@ def test_trusted_publishing_staged_approval_and_attestations() -> None:
     history = parse(doc)
     first, trusted, staged = history.releases
     assert first.publisher == Custodian.npm_user("ivy") and first.provenance is None
+    # the CI system npm let publish ("GitHub Actions"), not an account named after it
+    ci = Custodian("npm:trusted-publisher/github")
+    assert trusted.publisher == ci and staged.publisher == ci
+    assert trusted.artifacts[0].uploader == ci
     assert trusted.provenance is not None and trusted.provenance.kind == "npm-trusted-publisher"
     assert trusted.provenance.issuer == "github" and trusted.provenance.verified is None
     assert trusted.approver is None
@@ -205,6 +210,45 @@ def test_trusted_publishing_staged_approval_and_attestations() -> None:
     assert staged.maintainers == frozenset({Custodian.npm_user("ivy")})
     assert {o.custodian.name for o in history.current_owners or ()} == {"ivy", "jack"}
     assert staged.artifacts[0].digests["sha512"] == "00" * 64
+
+
+@pytest.mark.parametrize(
+    ("trusted_publisher", "custodian"),
+    [
+        ({"id": "github", "oidcConfigId": "oidc:abc"}, "npm:trusted-publisher/github"),
+        ({"id": "gitlab"}, "npm:trusted-publisher/gitlab"),
+        ({"id": " CircleCI "}, "npm:trusted-publisher/circleci"),
+        ({"id": "GitHub Actions/../x y"}, "npm:trusted-publisher/github-actions-..-x-y"),
+        ({"id": "--*--"}, "npm:trusted-publisher/unknown"),
+        ({"id": 7}, "npm:trusted-publisher/unknown"),
+        ({}, "npm:trusted-publisher/unknown"),
+    ],
+)
+def test_a_trusted_publish_is_published_by_its_ci_system(
+    trusted_publisher: dict[str, Any], custodian: str
+) -> None:
+    user = {"name": "GitHub Actions", "email": "x@example.com"}
+    doc = {
+        "versions": {
+            "1.0.0": manifest("1.0.0", _npmUser={**user, "trustedPublisher": trusted_publisher}),
+            "1.0.1": manifest("1.0.1", _npmUser={"name": "alice"}),
+        },
+        "time": {"modified": "2025-01-01T00:00:00Z"},
+    }
+    trusted, plain = parse(doc).releases
+    assert trusted.publisher == Custodian(custodian)
+    assert trusted.provenance is not None and trusted.provenance.kind == "npm-trusted-publisher"
+    assert plain.publisher == Custodian.npm_user("alice") and plain.provenance is None
+    check_custodian(custodian)  # a trust file can hold it
+
+
+@given(st.one_of(st.text(), st.none(), st.integers()))
+def test_every_trusted_publisher_id_is_a_valid_custodian(ci: Any) -> None:
+    doc = {"versions": {"1.0.0": manifest("1.0.0", _npmUser={"trustedPublisher": {"id": ci}})}}
+    [release] = parse(doc).releases
+    assert release.publisher is not None
+    assert release.publisher.id.startswith("npm:trusted-publisher/")
+    check_custodian(release.publisher.id)
 
 
 def test_version_level_approver_is_read_too() -> None:

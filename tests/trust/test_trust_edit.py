@@ -391,6 +391,49 @@ def test_baseline_rejects_bad_entries(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+def test_baseline_errors_name_the_package(tmp_path: Path) -> None:
+    path = tmp_path / "custody.toml"
+    entries = {
+        "npm:aaa": [TrustedEntry("npm:user/a")],
+        "npm:tp-kit": [TrustedEntry("npm:user/GitHub Actions")],
+    }
+    with pytest.raises(TrustFileError) as caught:
+        write_baseline(path, entries, generated_by="x", when=WHEN, merge=False)
+    assert "npm:tp-kit" in str(caught.value) and "npm:user/GitHub Actions" in str(caught.value)
+    assert not path.exists()
+
+
+def test_baseline_writes_trusted_publishers(tmp_path: Path) -> None:
+    path = tmp_path / "custody.toml"
+    since = datetime(2025, 3, 1, tzinfo=UTC)
+    entries = {
+        "npm:tp-kit": [
+            TrustedEntry("npm:trusted-publisher/github", since=since),
+            TrustedEntry("github:acme/tp-kit", since=since, numeric_id="42"),
+        ]
+    }
+    assert write_baseline(path, entries, generated_by="custody init", when=WHEN, merge=False) == 2
+    trust = load_trust_file(path)
+    publisher, source = trust.trusted["npm:tp-kit"]
+    assert publisher.custodian == "npm:trusted-publisher/github" and publisher.since == since
+    assert publisher.numeric_id is None
+    assert source.custodian == "github:acme/tp-kit" and source.numeric_id == "42"
+    at = datetime(2025, 4, 1, tzinfo=UTC)
+    assert trust.trusting("npm:tp-kit", Custodian("npm:trusted-publisher/github"), at)
+
+
+def test_trusted_publishers_are_trusted_per_package_only(path: Path) -> None:
+    editor = TrustFileEditor.open(path)
+    assert editor.add_trusted("npm:event-stream", "npm:trusted-publisher/github")
+    with pytest.raises(TrustFileError, match="everywhere"):
+        editor.add_trusted_everywhere("npm:trusted-publisher/github")
+    with pytest.raises(TrustFileError, match="not allowed in a trusted publisher"):
+        editor.add_trusted("npm:event-stream", "npm:trusted-publisher/*")
+    editor.save()
+    entries = load_trust_file(path).trusted["npm:event-stream"]
+    assert [e.custodian for e in entries][-1] == "npm:trusted-publisher/github"
+
+
 def test_baseline_of_many_packages_is_quick(tmp_path: Path) -> None:
     path = tmp_path / "custody.toml"
     entries = {f"npm:pkg-{i:04d}": [TrustedEntry(f"npm:user/u{i % 50}")] for i in range(1500)}

@@ -207,3 +207,20 @@ def test_entry_properties() -> None:
     assert entry.identity == "github:acme/tool"
     assert entry.workflow == ".github/workflows/release.yml"
     assert TrustedEntry("npm:user/a").workflow is None
+
+
+def test_trusted_publisher_entries() -> None:
+    """``npm:trusted-publisher/ID``: releases of the package npm trusted publishing published
+    from that CI system, and nothing else."""
+    trust = parse_trust_file(
+        '[[trusted."npm:a"]]\ncustodian = "npm:trusted-publisher/github"\nsince = 2025-01-01\n'
+    )
+    [entry] = trust.trusted["npm:a"]
+    at = _utc(2025, 6, 1)
+    assert trust.trusting("npm:a", Custodian("npm:trusted-publisher/github"), at) == entry
+    assert trust.trusting("npm:a", Custodian("npm:trusted-publisher/GitHub"), at) == entry
+    assert trust.trusting("npm:a", Custodian("npm:trusted-publisher/gitlab"), at) is None
+    assert trust.trusting("npm:a", Custodian.npm_user("github"), at) is None
+    assert trust.trusting("npm:b", Custodian("npm:trusted-publisher/github"), at) is None
+    before = _utc(2024, 12, 31)
+    assert trust.trusting("npm:a", Custodian("npm:trusted-publisher/github"), before) is None

@@ -4,7 +4,9 @@ Fields read per version (all optional: a stripped mirror shape yields None, neve
 
 - ``_npmUser`` -> ``publisher``. ``_npmUser.trustedPublisher`` (``{"id": "github",
   "oidcConfigId": ...}``) marks an OIDC trusted publish; ``_npmUser.name`` is then the CI
-  system ("GitHub Actions"), kept as the registry says it.
+  system ("GitHub Actions"), not an account, and the publisher is the custodian
+  ``npm:trusted-publisher/ID`` (``ID``: ``trustedPublisher.id`` made a safe token, ``unknown``
+  when absent). The repository that built it comes from its signed provenance, if any.
 - ``_npmUser.approver`` (``{"name", "email"}``) -> ``approver``: npm staged publishing (npm CLI
   >= 11.15, ``npm stage publish`` then ``npm stage approve`` with 2FA) records the maintainer who
   approved the staged version there (npm >= 11.16; earlier staged versions have no approver and
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -47,9 +50,10 @@ from custody.registries.repo_urls import normalise_repository
 from custody.registries.times import parse_time
 from custody.versions import plain_semver
 
-NPM_PARSER_VERSION = "npm-packument/3"
+NPM_PARSER_VERSION = "npm-packument/4"
 INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
 _TIME_META_KEYS = frozenset({"created", "modified", "unpublished"})
+_UNSAFE_CI = re.compile(r"[^a-z0-9._-]+")
 _DEP_KINDS = (
     ("dependencies", "prod"),
     ("optionalDependencies", "optional"),
@@ -74,6 +78,20 @@ def person_name(value: Any) -> str | None:
 def _user(value: Any) -> Custodian | None:
     name = person_name(value)
     return Custodian.npm_user(name) if name else None
+
+
+def trusted_publisher(npm_user: Any) -> Custodian | None:
+    """The publisher of an npm trusted publish (``_npmUser.trustedPublisher`` present):
+    ``npm:trusted-publisher/ID``, naming the CI system npm let publish, not a person. ``ID`` is
+    ``trustedPublisher.id`` lower-cased, with anything but letters, digits, ``.``, ``_`` and
+    ``-`` made ``-`` (at most 64 characters), or ``unknown``. None for any other publish."""
+    trusted = npm_user.get("trustedPublisher") if isinstance(npm_user, dict) else None
+    if not isinstance(trusted, dict):
+        return None
+    ci = trusted.get("id")
+    token = _UNSAFE_CI.sub("-", ci.strip().lower()) if isinstance(ci, str) else ""
+    token = token.strip("-._")[:64].rstrip("-._")
+    return Custodian(f"npm:trusted-publisher/{token or 'unknown'}")
 
 
 def _maintainers(value: Any) -> frozenset[Custodian] | None:
@@ -212,6 +230,7 @@ class _Interned:
 
     def __init__(self) -> None:
         self._users: dict[str, Custodian | None] = {}
+        self._trusted: dict[str, Custodian] = {}
         self._lists: dict[tuple[str, ...], frozenset[Custodian]] = {}
         self._dependencies: dict[tuple[str, str, str], DeclaredDependency] = {}
 
@@ -221,6 +240,14 @@ class _Interned:
         if found is None:
             found = self._dependencies[key] = DeclaredDependency(name, spec, kind)
         return found
+
+    def publisher(self, npm_user: Any) -> Custodian | None:
+        """``_npmUser``: an account, or the CI system of a trusted publish."""
+        if isinstance(npm_user, dict) and "trustedPublisher" in npm_user:
+            found = trusted_publisher(npm_user)
+            if found is not None:
+                return self._trusted.setdefault(found.id, found)
+        return self.user(npm_user)
 
     def user(self, value: Any) -> Custodian | None:
         text = value.get("name") if isinstance(value, dict) else value
@@ -257,7 +284,7 @@ def _release(
     interned: _Interned,
 ) -> Release:
     npm_user = manifest.get("_npmUser")
-    publisher = interned.user(npm_user)
+    publisher = interned.publisher(npm_user)
     approver_raw = npm_user.get("approver") if isinstance(npm_user, dict) else None
     approver = interned.user(approver_raw) or interned.user(manifest.get("approver"))
     dist = manifest.get("dist")

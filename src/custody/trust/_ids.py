@@ -15,17 +15,26 @@ from custody.model import Ecosystem
 ECOSYSTEMS: tuple[str, ...] = tuple(e.value for e in Ecosystem)
 
 #: Namespaces of accounts on a registry: ``NS:user/NAME``, ``NS:org/NAME`` (``NS:group/:NAME``
-#: for a devpi group).
+#: for a devpi group); npm also has ``npm:trusted-publisher/ID``, a release published through
+#: npm trusted publishing (OIDC) by the CI system ``ID`` (``github``, ``gitlab``).
 ACCOUNT_NAMESPACES: tuple[str, ...] = ("npm", "pypi")
 #: Namespaces of source repositories (from signed provenance): ``NS:OWNER/REPO[:WORKFLOW]``.
 REPOSITORY_NAMESPACES: tuple[str, ...] = ("github", "gitlab")
 KNOWN_NAMESPACES: tuple[str, ...] = ACCOUNT_NAMESPACES + REPOSITORY_NAMESPACES
 
-_FORMS = "npm:user/NAME, pypi:user/NAME, pypi:org/NAME or github:OWNER/REPO"
+#: The kind of an npm custodian that is a trusted publish rather than an account:
+#: ``npm:trusted-publisher/ID``, ``ID`` being ``_npmUser.trustedPublisher.id``.
+TRUSTED_PUBLISHER = "trusted-publisher"
+TRUSTED_PUBLISHER_PREFIX = f"npm:{TRUSTED_PUBLISHER}/"
+
+_FORMS = (
+    "npm:user/NAME, npm:trusted-publisher/ID, pypi:user/NAME, pypi:org/NAME or github:OWNER/REPO"
+)
 
 _NPM_NAME = re.compile(r"(?:@[A-Za-z0-9][A-Za-z0-9._~-]*/)?[A-Za-z0-9._~-]+")
 _PYPI_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _ACCOUNT = re.compile(r":?[^\s/:*?\[\]]+")  # devpi groups are written ":name"
+_CI_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # npm:trusted-publisher/ID
 _OWNER = re.compile(r"[A-Za-z0-9._-]+")
 _REPO = re.compile(r"[A-Za-z0-9._*-]+")
 _GITHUB_WORKFLOW = re.compile(r"\.github/workflows/[A-Za-z0-9._*-]+")
@@ -125,14 +134,19 @@ def has_glob(text: str) -> bool:
     return "*" in text
 
 
+def is_trusted_publisher(custodian: str) -> bool:
+    """Is ``custodian`` an ``npm:trusted-publisher/ID`` id (any case)?"""
+    return custodian[: len(TRUSTED_PUBLISHER_PREFIX)].lower() == TRUSTED_PUBLISHER_PREFIX
+
+
 def check_custodian(custodian: str) -> str:
     """Check a custodian id or pattern as written in the trust file; return it unchanged.
 
-    Forms: ``npm:user/NAME``, ``npm:org/NAME``, ``pypi:user/NAME``, ``pypi:org/NAME``,
-    ``github:OWNER/REPO``, ``github:OWNER/REPO:.github/workflows/FILE``, ``gitlab:GROUP/…/REPO``,
-    ``gitlab:GROUP/…/REPO:PATH``. ``*`` is allowed only in the repository name and the workflow
-    path: an account name or repository owner is registered by whoever asks first, so a pattern
-    there would trust strangers."""
+    Forms: ``npm:user/NAME``, ``npm:org/NAME``, ``npm:trusted-publisher/ID``, ``pypi:user/NAME``,
+    ``pypi:org/NAME``, ``github:OWNER/REPO``, ``github:OWNER/REPO:.github/workflows/FILE``,
+    ``gitlab:GROUP/…/REPO``, ``gitlab:GROUP/…/REPO:PATH``. ``*`` is allowed only in the
+    repository name and the workflow path: an account name or repository owner is registered by
+    whoever asks first, so a pattern there would trust strangers."""
     if not custodian or _SPACE.search(custodian):
         raise ValueError(f"custodian {custodian!r} is empty or contains white space")
     if _NOT_GLOB.search(custodian):
@@ -148,11 +162,24 @@ def check_custodian(custodian: str) -> str:
     namespace = namespace.lower()
     if namespace in ACCOUNT_NAMESPACES:
         kind, slash, name = rest.partition("/")
+        if namespace == "npm" and kind == TRUSTED_PUBLISHER and slash:
+            if has_glob(name):
+                raise ValueError(
+                    f"custodian {custodian!r}: '*' is not allowed in a trusted publisher; "
+                    "write the CI system's id, e.g. npm:trusted-publisher/github"
+                )
+            if not _CI_ID.fullmatch(name):
+                raise ValueError(
+                    f"custodian {custodian!r}: a trusted publisher is npm:trusted-publisher/ID, "
+                    "ID being the CI system npm recorded (github, gitlab): letters, digits, "
+                    "'.', '_' and '-'"
+                )
+            return custodian
         if not slash or kind not in ("user", "org", "group") or not name:
-            raise ValueError(
-                f"custodian {custodian!r}: a {namespace} custodian is {namespace}:user/NAME or "
-                f"{namespace}:org/NAME"
-            )
+            forms = f"{namespace}:user/NAME or {namespace}:org/NAME"
+            if namespace == "npm":
+                forms = "npm:user/NAME, npm:org/NAME or npm:trusted-publisher/ID"
+            raise ValueError(f"custodian {custodian!r}: a {namespace} custodian is {forms}")
         if has_glob(name):
             raise ValueError(
                 f"custodian {custodian!r}: '*' is not allowed in an account name (anyone can "
@@ -212,6 +239,17 @@ def check_numeric_id(custodian: str, numeric_id: str) -> str:
             f"numeric-id names one repository; it cannot go with the pattern {custodian!r}"
         )
     return numeric_id
+
+
+def check_custodian_everywhere(custodian: str) -> None:
+    """What ``[[trusted-everywhere]]`` may not hold: ``npm:trusted-publisher/ID`` names a CI
+    system every npm package can publish through, not an organisation's own identity."""
+    if is_trusted_publisher(custodian):
+        raise ValueError(
+            f"custodian {custodian!r} cannot be trusted everywhere: it is a CI system any npm "
+            "package can publish through, whoever owns it; trust it per package, or trust "
+            "your own repositories everywhere (github:OWNER/*)"
+        )
 
 
 def check_custodian_for(package_key: str, custodian: str) -> None:

@@ -32,6 +32,7 @@ from custody.policy import DEFAULT_POLICY
 from custody.trust._ids import (
     REPOSITORY_NAMESPACES,
     check_custodian,
+    check_custodian_everywhere,
     check_custodian_for,
     check_numeric_id,
     check_version,
@@ -86,7 +87,8 @@ first publishers
 #   [[trusted."ECO:NAME"]]    custodians trusted to publish one package: `custody init` writes
 #                             the publishers seen so far, `custody trust` adds one
 #   [[approved."ECO:NAME"]]   one release a person reviewed and let through: `custody approve`
-# Custodians: npm:user/NAME, pypi:user/NAME, pypi:org/NAME, github:OWNER/REPO, github:OWNER/*,
+# Custodians: npm:user/NAME, npm:trusted-publisher/ID (npm trusted publishing from CI),
+# pypi:user/NAME, pypi:org/NAME, github:OWNER/REPO, github:OWNER/*,
 # github:OWNER/REPO:.github/workflows/FILE.yml. Reference: docs/trust-file.md
 """
 
@@ -141,6 +143,8 @@ def _check_entry(package_key: str | None, entry: TrustedEntry) -> None:
         check_custodian(entry.custodian)
         if package_key is not None:
             check_custodian_for(package_key, entry.custodian)
+        else:
+            check_custodian_everywhere(entry.custodian)
         if entry.numeric_id is not None:
             check_numeric_id(entry.custodian, entry.numeric_id)
     except ValueError as exc:
@@ -771,6 +775,10 @@ def write_baseline(
                 note if entry.note is None else entry.note,
                 entry.numeric_id if repository and not has_glob(entry.custodian) else None,
             )
+            try:
+                _check_entry(key, entry)
+            except TrustFileError as exc:  # say which package the registry named it for
+                raise _bad(f"cannot trust a custodian of {key}: {exc.reason}") from None
             items.append((key, entry))
     added = editor._add_trusted(items)
     if added or editor.changed:

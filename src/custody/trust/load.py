@@ -19,6 +19,7 @@ from custody.model import Severity
 from custody.policy import DEFAULT_POLICY, Policy, Tier
 from custody.trust._ids import (
     check_custodian,
+    check_custodian_everywhere,
     check_custodian_for,
     check_numeric_id,
     check_tier_name,
@@ -284,6 +285,8 @@ class _Reader:
             check_custodian(custodian)
             if package is not None:
                 check_custodian_for(package, custodian)
+            else:
+                check_custodian_everywhere(custodian)
         except ValueError as exc:
             self.fail(str(exc), (*at, "custodian"))
         since = self._when(table, "since", at, end=False)
