@@ -30,7 +30,7 @@ def _events(history: PackageHistory, since: datetime) -> list[PublishEvent]:
     for r in history.releases:
         if r.publisher is None or r.published_at is None or r.published_at < since:
             continue
-        if r.provenance is not None and r.provenance.kind == "npm-trusted-publisher":
+        if r.by_shared_ci:
             continue
         out.append(
             PublishEvent(history.ecosystem, history.name, r.version, r.publisher.id, r.published_at)
@@ -64,7 +64,7 @@ def publishes_around(
     for r in candidates:
         if r.publisher is None or r.published_at is None:
             continue
-        if r.provenance is not None and r.provenance.kind == "npm-trusted-publisher":
+        if r.by_shared_ci:
             continue
         low, high = spans.get(r.publisher.id, (r.published_at, r.published_at))
         spans[r.publisher.id] = (min(low, r.published_at), max(high, r.published_at))

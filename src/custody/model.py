@@ -60,6 +60,9 @@ class Action(StrEnum):
         return {"allow": 0, "hold": 1, "block": 2}[self.value]
 
 
+TRUSTED_PUBLISHER_PREFIX = "npm:trusted-publisher/"
+
+
 class Custodian(_Record, frozen=True):
     """An identity that can put a release into the world.
 
@@ -166,6 +169,15 @@ class Release(_Record, frozen=True):
     @property
     def key(self) -> str:
         return f"{self.ecosystem.value}:{self.name}@{self.version}"
+
+    @property
+    def by_shared_ci(self) -> bool:
+        """Published by a CI system many packages share (npm trusted publishing,
+        ``npm:trusted-publisher/ID``), not by an account: no burst of one publisher."""
+        publisher = self.publisher
+        return (publisher is not None and publisher.id.startswith(TRUSTED_PUBLISHER_PREFIX)) or (
+            self.provenance is not None and self.provenance.kind == "npm-trusted-publisher"
+        )
 
     @property
     def identities(self) -> tuple[Custodian, ...]:

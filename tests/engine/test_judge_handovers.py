@@ -244,3 +244,20 @@ def test_npm_maintainers_listed_per_release_are_not_weighed_twice() -> None:
     d = judge(h, "1.1.0", observations=obs, now=LOOK2)
     assert rules(d) == {"custody.new-maintainer": Severity.LOW}
     assert d.action is Action.ALLOW
+
+
+# -- npm trusted publishing --------------------------------------------------------------------
+
+
+def test_a_switch_to_trusted_publishing_is_reviewed_at_medium() -> None:
+    """The CI of npm trusted publishing is never a listed maintainer: its first release is a
+    custody change to look at (medium), not an unknown account taking over (high)."""
+    ci = msgspec.structs.replace(
+        release("1.1.0", 20, None, maintainers=["alice"]),
+        publisher=Custodian("npm:trusted-publisher/github"),
+        provenance=Provenance("npm-trusted-publisher", issuer="github"),
+    )
+    assert ci.by_shared_ci
+    d = judge(history(release("1.0.0", 0, maintainers=["alice"]), ci), "1.1.0")
+    assert rules(d)["custody.new-publisher"] is Severity.MEDIUM
+    assert d.action is Action.HOLD

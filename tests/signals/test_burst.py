@@ -7,7 +7,7 @@ from datetime import timedelta
 import msgspec
 
 from custody.judge import judge_release
-from custody.model import Action, Ecosystem, Provenance, PublishEvent, Severity
+from custody.model import Action, Custodian, Ecosystem, Provenance, PublishEvent, Severity
 from custody.signals.burst import BURST_PACKAGES
 from custody.trust import parse_trust_file
 from tests.engine.builders import T0, history, locked, release
@@ -96,6 +96,15 @@ def test_trusted_publishing_identities_are_not_accounts() -> None:
     )
     h = history(release("1.0.0", 0), ci)
     events = [_event(f"o-{i}", i, who="npm:user/GitHub Actions") for i in range(10)]
+    assert _burst(_judge(events, h)) is None
+    # a trusted publish that also carries an attestation: the publisher names the CI system
+    attested = msgspec.structs.replace(
+        release("1.0.1", 100, None),
+        publisher=Custodian("npm:trusted-publisher/github"),
+        provenance=Provenance("npm-attestation", source=Custodian("github:acme/pkg")),
+    )
+    h = history(release("1.0.0", 0), attested)
+    events = [_event(f"o-{i}", i, who="npm:trusted-publisher/github") for i in range(10)]
     assert _burst(_judge(events, h)) is None
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from custody.model import (
+    TRUSTED_PUBLISHER_PREFIX,
     Artifact,
     Custodian,
     DeclaredDependency,
@@ -91,7 +92,7 @@ def trusted_publisher(npm_user: Any) -> Custodian | None:
     ci = trusted.get("id")
     token = _UNSAFE_CI.sub("-", ci.strip().lower()) if isinstance(ci, str) else ""
     token = token.strip("-._")[:64].rstrip("-._")
-    return Custodian(f"npm:trusted-publisher/{token or 'unknown'}")
+    return Custodian(f"{TRUSTED_PUBLISHER_PREFIX}{token or 'unknown'}")
 
 
 def _maintainers(value: Any) -> frozenset[Custodian] | None:

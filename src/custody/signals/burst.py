@@ -106,7 +106,7 @@ def publish_burst(ctx: SignalContext) -> list[Finding]:
     cand = ctx.candidate
     if cand is None or cand.publisher is None or cand.published_at is None:
         return []
-    if cand.provenance is not None and cand.provenance.kind == "npm-trusted-publisher":
+    if cand.by_shared_ci:
         return []  # the "publisher" is a shared CI identity, not an account
     who = cand.publisher.id
     at = cand.published_at

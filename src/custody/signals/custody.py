@@ -144,6 +144,11 @@ def new_publisher(ctx: SignalContext) -> list[Finding]:
     if earlier and earlier[0].published_at and at and at - earlier[0].published_at >= LONG_STANDING:
         severity = Severity.LOW
         reasons.append(f"has published this package since {earlier[0].version}")
+    elif cand.by_shared_ci:
+        # npm trusted publishing: a CI system the package's maintainers configured published
+        # it; it is never a listed maintainer, so tenure says nothing. The provenance does.
+        severity = Severity.MEDIUM
+        reasons.append("published through npm trusted publishing, a CI identity")
     elif tenure is not None and tenure >= LONG_STANDING:
         severity = Severity.LOW
         reasons.append(f"listed as a maintainer for {_days(tenure):g} days")
