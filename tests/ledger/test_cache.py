@@ -205,8 +205,9 @@ def test_migration_4_drops_compressed_parsed_histories(ledger_target: LedgerTarg
     entry = _entry("old")
     ledger.store([entry])
     with ledger.engine.begin() as conn:  # back to version 3, as an older Custody left it
+        conn.execute(text("ALTER TABLE http_cache DROP COLUMN final_url"))
         conn.execute(text("ALTER TABLE http_cache DROP COLUMN fresh_for"))
-        conn.execute(delete(schema_version).where(schema_version.c.version == 4))
+        conn.execute(delete(schema_version).where(schema_version.c.version >= 4))
         conn.execute(http_cache.update().values(derived=zlib.compress(entry.derived or b"")))
     ledger.close()
     again = ledger_target.open()
@@ -259,3 +260,31 @@ def test_postgres_reads_the_cache_in_binary_in_any_session_time_zone(
         assert ledger.load([lean.url], bodies=False)[lean.url].body == lean.body
     finally:
         ledger.close()
+
+
+def test_the_url_after_redirects_round_trips(ledger: Ledger) -> None:
+    moved = _entry("moved", final_url=BASE + "elsewhere/moved")
+    ledger.store([moved])
+    assert ledger.load([moved.url])[moved.url] == moved
+    lean = ledger.load([moved.url], bodies=False)[moved.url]
+    assert lean.final_url == moved.final_url
+    ledger.store([dataclasses.replace(lean, derived=b"again")])  # a body-less update keeps it
+    assert ledger.load([moved.url])[moved.url].final_url == moved.final_url
+
+
+def test_migration_5_adds_the_url_after_redirects(ledger_target: LedgerTarget) -> None:
+    """A ledger written before migration 5 gets ``final_url``; its entries keep NULL (their body
+    came from their own URL as far as anyone knows) and the next fetch fills it in."""
+    ledger = ledger_target.open()
+    entry = _entry("old")
+    ledger.store([entry])
+    with ledger.engine.begin() as conn:  # back to version 4, as an older Custody left it
+        conn.execute(text("ALTER TABLE http_cache DROP COLUMN final_url"))
+        conn.execute(delete(schema_version).where(schema_version.c.version == 5))
+    ledger.close()
+    again = ledger_target.open()
+    assert again.schema_version == 5
+    assert again.load([entry.url])[entry.url] == entry
+    moved = _entry("old", final_url=BASE + "elsewhere/old")
+    again.store([moved])
+    assert again.load([entry.url])[entry.url] == moved

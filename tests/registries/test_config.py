@@ -286,3 +286,87 @@ def test_not_an_http_url(project: Path, env: dict[str, str]) -> None:
 def test_redact_url() -> None:
     assert redact_url("https://u:p@registry.example/x") == "https://***@registry.example/x"
     assert redact_url("https://registry.example/x") == "https://registry.example/x"
+
+
+# --------------------------------------------------------------------------- bad values
+
+BAD_PORTS = ["http://u:TOKSECRET@127.0.0.1:abc/", "http://u:TOKSECRET@127.0.0.1:99999/"]
+
+
+@pytest.mark.parametrize("url", BAD_PORTS)
+@pytest.mark.parametrize("where", ["--npm-registry", "CUSTODY_NPM_REGISTRY", ".npmrc", "scope"])
+def test_an_npm_registry_with_a_bad_port_is_bad_usage(
+    project: Path, home: Path, env: dict[str, str], url: str, where: str
+) -> None:
+    explicit = url if where == "--npm-registry" else None
+    if where == "CUSTODY_NPM_REGISTRY":
+        env[where] = url
+    elif where == ".npmrc":
+        (home / ".npmrc").write_text(f"registry={url}\n")
+    elif where == "scope":
+        (home / ".npmrc").write_text(f"registry=http://127.0.0.1:1/\n@corp:registry={url}\n")
+    with pytest.raises(InputError) as info:
+        npm(project, env, explicit)
+    message = str(info.value)
+    assert info.value.exit_code == 2 and "not a valid URL" in message
+    assert "TOKSECRET" not in message
+    expected = str(home / ".npmrc") if where in (".npmrc", "scope") else where
+    assert info.value.path == expected
+
+
+@pytest.mark.parametrize("url", [u + "simple/" for u in BAD_PORTS])
+@pytest.mark.parametrize("where", ["--pypi-index", "PIP_INDEX_URL", "pip.conf"])
+def test_a_package_index_with_a_bad_port_is_bad_usage(
+    project: Path, home: Path, env: dict[str, str], url: str, where: str
+) -> None:
+    explicit = url if where == "--pypi-index" else None
+    if where == "PIP_INDEX_URL":
+        env[where] = url
+    elif where == "pip.conf":
+        (home / ".pip").mkdir()
+        (home / ".pip" / "pip.conf").write_text(f"[global]\nindex-url = {url}\n")
+    with pytest.raises(InputError) as info:
+        pypi(project, env, explicit)
+    message = str(info.value)
+    assert info.value.exit_code == 2 and "not a valid URL" in message
+    assert "TOKSECRET" not in message
+    assert where in message
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("index-url = http://alice:pypi-SECRET-123@127.0.0.1:1/simple/\n", ":1: "),
+        (
+            "[global]\ntimeout = 5\nalice pypi-SECRET-123\npypi-SECRET-123\n",
+            "(lines 3, 4)",
+        ),
+    ],
+)
+def test_a_malformed_pip_conf_is_named_by_line_without_its_text(
+    project: Path, home: Path, env: dict[str, str], text: str, where: str
+) -> None:
+    """configparser quotes the offending line, and a pip.conf line may hold credentials."""
+    conf = home / ".pip" / "pip.conf"
+    conf.parent.mkdir()
+    conf.write_text(text)
+    with pytest.raises(InputError) as info:
+        pypi(project, env)
+    message = str(info.value)
+    assert "SECRET" not in message and "alice" not in message
+    assert message.startswith(str(conf)) and where in message
+    assert info.value.exit_code == 2
+
+
+def test_a_malformed_netrc_is_ignored_without_quoting_it(
+    project: Path, home: Path, env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    netrc = home / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login alice password NETRC SECRET\n")
+    netrc.chmod(0o600)
+    env["PIP_INDEX_URL"] = "http://127.0.0.1:3141/simple/"
+    with caplog.at_level("WARNING"):
+        found = pypi(project, env)
+    assert found.netrc == {}
+    assert str(netrc) in caplog.text and "line" in caplog.text
+    assert "SECRET" not in caplog.text

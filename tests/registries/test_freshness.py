@@ -182,3 +182,44 @@ def test_a_corrupt_gzip_body_is_retried_then_unavailable(httpserver: HTTPServer)
     with pytest.raises(RegistryUnavailable, match="gzip"):
         run(fetch(httpserver.url_for("/pkg"), MemoryCache()))
     assert len(requests_to(httpserver, "/pkg")) == 3
+
+
+@pytest.mark.parametrize("coding", ["GZIP", "Gzip", " gzip "])
+def test_content_codings_are_case_insensitive(httpserver: HTTPServer, coding: str) -> None:
+    body = orjson.dumps({"v": 1})
+    packed = gzip.compress(body)
+    httpserver.expect_request("/pkg").respond_with_data(
+        packed, headers={"Content-Encoding": coding}, content_type="application/json"
+    )
+    cache = MemoryCache()
+    resp, value, _client = run(fetch(httpserver.url_for("/pkg"), cache))
+    assert value == {"v": 1} and resp.gzip_body == packed
+    assert cache.entries[httpserver.url_for("/pkg")].gzip_body == packed
+
+
+def test_a_fresh_entry_answers_from_where_a_redirect_led(httpserver: HTTPServer) -> None:
+    """Relative links in a body resolve against its final URL: a fresh cache entry must give the
+    same one as the answer it keeps."""
+    httpserver.expect_request("/pkg").respond_with_data(
+        "", status=302, headers={"Location": "/moved/deeper/pkg"}
+    )
+    serve_at = "/moved/deeper/pkg"
+    httpserver.expect_request(serve_at).respond_with_data(
+        orjson.dumps({"v": 1}), headers={"Cache-Control": "max-age=300"}
+    )
+    url = httpserver.url_for("/pkg")
+    cache = MemoryCache()
+    cold, _value, _client = run(fetch(url, cache, HONOR))
+    warm, value, client = run(fetch(url, cache, HONOR))
+    assert client.requests == 0 and warm.not_modified and value == {"v": 1}
+    assert cold.final_url == warm.final_url == httpserver.url_for(serve_at)
+    assert cache.entries[url].final_url == httpserver.url_for(serve_at)
+    offline = dataclasses.replace(FAST, offline=True)
+    assert run(fetch(url, cache, offline))[0].final_url == httpserver.url_for(serve_at)
+
+
+def test_an_entry_that_was_not_redirected_keeps_no_second_url(httpserver: HTTPServer) -> None:
+    serve(httpserver, "max-age=300")
+    cache = MemoryCache()
+    run(fetch(httpserver.url_for("/pkg"), cache, HONOR))
+    assert cache.entries[httpserver.url_for("/pkg")].final_url is None

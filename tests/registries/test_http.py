@@ -394,3 +394,22 @@ def test_ssl_contexts_are_shared_until_a_ca_bundle_changes(tmp_path: Path) -> No
     assert ssl_context(()) is not first
     bundle.write_bytes(bundle.read_bytes() + b"\n")
     assert ssl_context((str(bundle),)) is not first
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_a_304_to_a_request_without_validators_is_garbage(
+    httpserver: HTTPServer, cached: bool
+) -> None:
+    """Only a conditional request can be answered "not modified": a 304 to any other confirms
+    nothing, and must not pass an old copy off as current."""
+    url = httpserver.url_for("/pkg")
+    httpserver.expect_request("/pkg").respond_with_data("", status=304)
+    cache = MemoryCache()
+    if cached:  # a copy without validators: nothing to send If-None-Match with
+        old = dataclasses.replace(cached_entry(url, b'{"old": true}', timedelta(days=1)), etag=None)
+        cache.entries[url] = old
+    with pytest.raises(RegistryUnavailable, match="304") as info:
+        run(fetch(url, cache))
+    assert info.value.registry == REGISTRY
+    assert len(requests_to(httpserver, "/pkg")) == 3
+    assert cache.touch_calls == [] and cache.store_calls == []

@@ -4,6 +4,7 @@ metadata and the wheel fallback."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -15,7 +16,9 @@ from pytest_httpserver import HTTPServer
 from custody.errors import PackageNotFound, RegistryUnavailable
 from custody.model import Custodian, DeclaredDependency, Ecosystem, OwnerRole, PackageHistory
 from custody.registries.facade import make_readers
+from custody.registries.http import HttpOptions
 from custody.registries.pypi import PypiReader
+from custody.registries.pypi_json import parse_devpi_acl, parse_devpi_project
 from custody.registries.pypi_metadata import dependencies_from_metadata
 from custody.registries.pypi_simple import file_version, parse_simple
 from custody.registries.settings import PypiSettings, RegistrySettings
@@ -32,9 +35,10 @@ async def read(
     name: str,
     enrich: list[str] | None = None,
     cache: MemoryCache | None = None,
+    options: HttpOptions = FAST,
 ) -> tuple[PackageHistory, PypiReader]:
     settings = RegistrySettings(pypi=PypiSettings(index_url=index, source="test"))
-    async with make_readers(settings, cache, options=FAST) as regs:
+    async with make_readers(settings, cache, options=options) as regs:
         reader = regs.readers[Ecosystem.PYPI]
         assert isinstance(reader, PypiReader)
         history = await reader.history(name)
@@ -333,3 +337,207 @@ def test_file_versions(filename: str, expected: tuple[str | None, str]) -> None:
 def test_parse_simple_prefers_json_even_when_mislabelled() -> None:
     page = parse_simple(b'{"files": []}', "text/html", "x", "http://127.0.0.1:1/simple/x/")
     assert page.files == ()
+
+
+# --------------------------------------------------------------------------- hunt findings
+
+
+def sha256(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def metadata_entry(wheel: Path, meta: str, url: str) -> dict[str, Any]:
+    return {
+        "filename": wheel.name,
+        "url": url,
+        "hashes": {"sha256": sha256(wheel.read_bytes())},
+        "core-metadata": {"sha256": sha256(meta)},
+    }
+
+
+def test_a_redirected_simple_page_resolves_its_files_alike_from_the_cache(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """Relative file URLs resolve against where the page came from after the redirect, also
+    when a fresh cache entry answers and the page is parsed again (a newer parser)."""
+    wheel, meta = build_wheel(tmp_path, "demo", "1.0", requires_dist=["evil-dep>=1"])
+    moved = "/other/deep/simple/demo/"
+    httpserver.expect_request("/simple/demo/").respond_with_data(
+        "", status=302, headers={"Location": moved}
+    )
+    httpserver.expect_request(moved).respond_with_json(
+        {"files": [metadata_entry(wheel, meta, f"../../files/{wheel.name}")]},
+        headers={"Cache-Control": "max-age=600"},
+    )
+    httpserver.expect_request("/pypi/demo/json").respond_with_data("", status=404)
+    httpserver.expect_request(f"/other/deep/files/{wheel.name}.metadata").respond_with_data(meta)
+    index = httpserver.url_for("/simple/")
+    honour = dataclasses.replace(FAST, honor_cache_control=True)
+    cache = MemoryCache()
+    cold, _ = run(read(index, "demo", enrich=["1.0"], cache=cache, options=honour))
+    for url, entry in list(cache.entries.items()):
+        cache.entries[url] = dataclasses.replace(entry, derived=None, derived_version=None)
+        if url.endswith(".metadata"):
+            del cache.entries[url]
+    warm, _ = run(read(index, "demo", enrich=["1.0"], cache=cache, options=honour))
+    assert requested(httpserver, moved) == 1  # the warm run used the fresh cached page
+    file_url = httpserver.url_for(f"/other/deep/files/{wheel.name}")
+    for history in (cold, warm):
+        assert history.releases[0].artifacts[0].url == file_url
+        assert history.releases[0].dependencies == (
+            DeclaredDependency("evil-dep", ">=1", "requires-dist"),
+        )
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["parsed-page", "cached-history"])
+def test_pep658_metadata_must_match_the_hash_on_the_simple_page(
+    httpserver: HTTPServer, tmp_path: Path, warm: bool
+) -> None:
+    """Metadata that hides a dependency is garbage: retried, then the registry is unavailable
+    (exit 3), and it is never cached. A warm run whose history comes from the cache checks it
+    the same way."""
+    wheel, meta = build_wheel(tmp_path, "demo", "1.0", requires_dist=["evil-dep>=1"])
+    tampered = meta.replace("Requires-Dist: evil-dep>=1\n", "")
+    assert tampered != meta
+    entry = metadata_entry(wheel, meta, f"/files/{wheel.name}")
+    httpserver.expect_request("/simple/demo/", headers={"If-None-Match": '"p1"'}).respond_with_data(
+        "", status=304
+    )
+    httpserver.expect_request("/simple/demo/").respond_with_json(
+        {"files": [entry]}, headers={"ETag": '"p1"'}
+    )
+    httpserver.expect_request("/pypi/demo/json").respond_with_data("", status=404)
+    httpserver.expect_request(f"/files/{wheel.name}.metadata").respond_with_data(tampered)
+    index = httpserver.url_for("/simple/")
+    cache = MemoryCache()
+    if warm:
+        run(read(index, "demo", cache=cache))  # the history is cached; its metadata is not
+    with pytest.raises(RegistryUnavailable, match="metadata does not match its sha256") as info:
+        run(read(index, "demo", enrich=["1.0"], cache=cache))
+    assert info.value.registry == index
+    assert requested(httpserver, ".metadata") == 3
+    assert not any(url.endswith(".metadata") for url in cache.entries)
+
+
+def test_pep658_metadata_that_matches_its_hash_is_used(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    wheel, meta = build_wheel(tmp_path, "demo", "1.0", requires_dist=["evil-dep>=1"])
+    entry = metadata_entry(wheel, meta, f"/files/{wheel.name}")
+    entry["data-dist-info-metadata"] = entry.pop("core-metadata")  # the older name (PEP 714)
+    httpserver.expect_request("/simple/demo/").respond_with_json({"files": [entry]})
+    httpserver.expect_request("/pypi/demo/json").respond_with_data("", status=404)
+    httpserver.expect_request(f"/files/{wheel.name}.metadata").respond_with_data(meta)
+    history, _ = run(read(httpserver.url_for("/simple/"), "demo", enrich=["1.0"]))
+    assert history.releases[0].dependencies == (
+        DeclaredDependency("evil-dep", ">=1", "requires-dist"),
+    )
+
+
+def test_html_pages_give_the_metadata_hash() -> None:
+    page = parse_simple(
+        b'<a href="/f/demo-1.0-py3-none-any.whl" data-core-metadata="sha256=AB12">x</a>'
+        b'<a href="/f/demo-1.0.tar.gz" data-dist-info-metadata>demo-1.0.tar.gz</a>',
+        "text/html",
+        "demo",
+        "http://127.0.0.1:1/simple/demo/",
+    )
+    wheel, sdist = page.files
+    assert wheel.metadata_hashes == {"sha256": "ab12"} and wheel.has_metadata
+    assert sdist.metadata_hashes == {} and sdist.has_metadata
+
+
+EDGE_TIMES = ["9999-12-31T23:59:59-10:00", "0001-01-01T00:00:00+10:00"]
+
+
+def test_wrong_shapes_in_a_simple_page_are_ignored(httpserver: HTTPServer) -> None:
+    doc = {
+        "project-status": {"status": ["archived"], "reason": {"why": 1}},
+        "files": [
+            {"filename": "demo-1.0-py3-none-any.whl", "url": "http://[bad/demo.whl"},
+            {"filename": "demo-1.0-py2-none-any.whl", "url": "http://127.0.0.1:99999/d.whl"},
+            {
+                "filename": "demo-1.0.tar.gz",
+                "url": "../../files/demo-1.0.tar.gz",
+                "provenance": "http://[bad/demo-1.0.tar.gz.provenance",
+                "upload-time": EDGE_TIMES[0],
+            },
+            {
+                "filename": "demo-0.9.tar.gz",
+                "url": "/f/demo-0.9.tar.gz",
+                "upload-time": EDGE_TIMES[1],
+            },
+        ],
+    }
+    httpserver.expect_request("/simple/demo/").respond_with_json(doc)
+    httpserver.expect_request("/pypi/demo/json").respond_with_data("", status=404)
+    history, _ = run(read(httpserver.url_for("/simple/"), "demo"))
+    assert history.deprecated is None
+    old, current = history.releases
+    assert [a.filename for a in current.artifacts] == ["demo-1.0.tar.gz"]  # bad URLs skipped
+    assert not current.artifacts[0].has_attestations and current.provenance is None
+    assert current.published_at is None and old.published_at is None
+
+
+def test_an_html_page_with_unparseable_links_keeps_the_others() -> None:
+    page = parse_simple(
+        b'<base href="http://[bad/"><a href="http://[bad/demo-2.0.tar.gz">demo-2.0.tar.gz</a>'
+        b'<a href="http://[bad/demo-3.0.tar.gz"></a>'
+        b'<a href="../../f/demo-1.0.tar.gz" data-provenance="http://[x">demo-1.0.tar.gz</a>',
+        "text/html",
+        "demo",
+        "http://127.0.0.1:1/simple/demo/",
+    )
+    (only,) = page.files
+    assert only.url == "http://127.0.0.1:1/f/demo-1.0.tar.gz" and only.provenance_url is None
+
+
+@pytest.mark.parametrize(
+    "ownership",
+    [{"roles": 5}, {"organization": "acme", "roles": "alice"}, {"roles": {"user": "x"}}],
+)
+def test_wrong_shapes_in_project_json_give_unknown_owners(
+    httpserver: HTTPServer, ownership: dict[str, Any]
+) -> None:
+    httpserver.expect_request("/simple/demo/").respond_with_json({"files": []})
+    release = {
+        "filename": "demo-1.0.tar.gz",
+        "url": "http://[bad/demo-1.0.tar.gz",
+        "upload_time_iso_8601": EDGE_TIMES[0],
+    }
+    httpserver.expect_request("/pypi/demo/json").respond_with_json(
+        {"ownership": ownership, "releases": {"1.0": [release]}}
+    )
+    history, _ = run(read(httpserver.url_for("/simple/"), "demo"))
+    assert history.current_owners is None
+    (only,) = history.releases
+    assert only.artifacts[0].url is None and only.published_at is None
+
+
+def test_wrong_shapes_in_devpi_json_are_ignored() -> None:
+    project = parse_devpi_project(
+        {
+            "result": {
+                "1.0": {"+links": 5},
+                "1.1": {"+links": [{"rel": "releasefile", "href": "http://[bad/demo-1.1.tar.gz"}]},
+            }
+        }
+    )
+    assert project.files == {} and project.versions == {"1.0", "1.1"}
+    assert parse_devpi_acl({"result": {"acl_upload": "alice"}}, "owner") is None
+    assert parse_devpi_acl({"result": {"acl_upload": 3}}, "owner") is None
+
+
+@pytest.mark.parametrize("body", ["[1, 2]", "null", '"text"'])
+def test_project_json_that_is_not_an_object_is_garbage(httpserver: HTTPServer, body: str) -> None:
+    """As a packument that is not an object: retried, then the registry is unavailable (exit
+    3). Only a 404 or a non-JSON answer means the index has no project JSON."""
+    httpserver.expect_request("/simple/demo/").respond_with_json({"files": []})
+    httpserver.expect_request("/pypi/demo/json").respond_with_data(
+        body, content_type="application/json"
+    )
+    index = httpserver.url_for("/simple/")
+    with pytest.raises(RegistryUnavailable, match="not a JSON object") as info:
+        run(read(index, "demo"))
+    assert info.value.registry == index
+    assert requested(httpserver, "/pypi/demo/json") == 3

@@ -4,6 +4,8 @@ a registry (``RegistryClient.preload``) and not when its cache answers everythin
 from __future__ import annotations
 
 import ssl
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,3 +90,34 @@ def test_preload_starts_the_tls_build_only_when_a_request_follows(
     client = RegistryClient(cache, options)
     client.preload([URL])
     assert started == ([("a.pem",)] if starts else [])
+
+
+_EXIT_DURING_BUILD = """
+import ssl, sys, time
+from custody.registries import tls
+
+real = ssl.create_default_context
+
+def slow():
+    time.sleep(0.5)  # still building when the process exits
+    context = real()
+    open(sys.argv[1], "w").write("built")
+    return context
+
+ssl.create_default_context = slow
+tls.ssl_context_soon(())
+raise SystemExit(1)  # an error right after the build started (e.g. a bad registry URL)
+"""
+
+
+def test_a_process_that_exits_during_the_build_waits_for_it(tmp_path: Path) -> None:
+    """The interpreter must not finalize under a thread still inside OpenSSL (a daemon thread
+    there crashed the process, exit 139): it waits for the build, then exits as it meant to."""
+    done = tmp_path / "built"
+    script = tmp_path / "exit_early.py"
+    script.write_text(_EXIT_DURING_BUILD)
+    ended = subprocess.run(
+        [sys.executable, str(script), str(done)], capture_output=True, timeout=60, check=False
+    )
+    assert ended.returncode == 1, ended.stderr
+    assert done.read_text() == "built"

@@ -179,3 +179,49 @@ def test_plain_http_never_waits_for_the_trust_store(httpserver: HTTPServer) -> N
             await pools.aclose()
 
     run(scenario())
+
+
+async def _redirect_to_garbage(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[bytes]
+) -> None:
+    """Answer every request with a redirect whose ``Location`` cannot be parsed (werkzeug
+    refuses to send one)."""
+    try:
+        while head := await reader.readuntil(b"\r\n\r\n"):
+            seen.append(head)
+            writer.write(
+                b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n"
+            )
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    writer.close()
+
+
+@pytest.mark.parametrize("path", ["direct", "client"])
+def test_an_unparseable_redirect_is_an_unavailable_registry(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """Retried, then exit 3 naming the registry, on the direct path as through httpx's client
+    (which a proxy variable selects; ``NO_PROXY`` keeps loopback requests off the proxy)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    if path == "client":
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    seen: list[bytes] = []
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(
+            lambda r, w: _redirect_to_garbage(r, w, seen), "127.0.0.1", 0
+        )
+        try:
+            await fetch(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/pkg")
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    with pytest.raises(RegistryUnavailable, match="Invalid URL in location header") as info:
+        run(scenario())
+    assert info.value.registry == "http://registry.example/"
+    assert len(seen) == 3

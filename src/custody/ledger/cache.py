@@ -41,6 +41,7 @@ _COLUMNS = (
     http_cache.c.derived,
     http_cache.c.derived_version,
     http_cache.c.fresh_for,
+    http_cache.c.final_url,
 )
 _WANTED = http_cache.c.url.in_(bindparam("urls", expanding=True))
 _LOAD = select(*_COLUMNS, http_cache.c.body).where(_WANTED)
@@ -87,6 +88,7 @@ def load(db: Database, urls: Sequence[str], *, bodies: bool = True) -> dict[str,
                     derived_version=row.derived_version,
                     body_omitted=omitted,
                     fresh_for=row.fresh_for,
+                    final_url=row.final_url,
                 )
     return found
 
@@ -117,6 +119,7 @@ def store(db: Database, entries: Sequence[CachedResponse]) -> None:
             "derived_size": None if e.derived is None else len(e.derived),
             "derived_version": e.derived_version,
             "fresh_for": e.fresh_for,
+            "final_url": e.final_url,
         }
         if e.body_omitted:
             row["key"] = row.pop("url")

@@ -226,6 +226,13 @@ def _v4_cache_freshness(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE http_cache ALTER COLUMN derived SET STORAGE EXTERNAL"))
 
 
+def _v5_cache_final_url(conn: Connection) -> None:
+    """``final_url``: where a cached body came from after redirects (NULL: from ``url``), so
+    relative links in a PyPI simple page answered from the cache resolve as they did when it
+    was fetched. Entries cached before keep NULL until they are fetched again."""
+    conn.execute(text("ALTER TABLE http_cache ADD COLUMN final_url TEXT"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("initial schema", _v1_initial),
     Migration("known-bad records (OSV malicious packages)", _v2_known_bad),
@@ -233,6 +240,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "registry cache: freshness lifetime, uncompressed parsed histories", _v4_cache_freshness
     ),
+    Migration("registry cache: the URL after redirects", _v5_cache_final_url),
 )
 LATEST_VERSION = len(MIGRATIONS)
 

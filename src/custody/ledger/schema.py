@@ -104,6 +104,7 @@ http_cache = Table(
     Column("derived_size", Integer),
     Column("derived_version", Text),
     Column("fresh_for", Float),  # seconds the registry said the body stays fresh; NULL: none
+    Column("final_url", Text),  # the URL after redirects, when not ``url``
 )
 
 observations = Table(

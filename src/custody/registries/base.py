@@ -36,6 +36,8 @@ class CachedResponse:
     fresh_for: float | None = None  # seconds after fetched_at the registry called it fresh
     gzip_body: bytes | None = None  # the body as the registry sent it, gzip-compressed; then
     # ``body`` may be ``b""`` until someone inflates it, and the cache stores these bytes as is
+    final_url: str | None = None  # where the body came from after redirects, if not ``url``:
+    # relative links in it resolve against this, on warm runs as on the run that fetched it
 
 
 class ResponseCache(Protocol):

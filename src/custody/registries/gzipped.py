@@ -8,6 +8,7 @@ on the inflated size, so a small answer cannot expand into gigabytes (a decompre
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -18,6 +19,12 @@ class TooLarge(ValueError):
 
 def is_gzip(data: bytes) -> bool:
     return data[:2] == GZIP_MAGIC
+
+
+def content_coding(headers: Mapping[str, str]) -> str:
+    """The ``Content-Encoding`` of an answer, lower-cased (codings are case-insensitive, RFC
+    9110 8.4.1); "" when there is none. ``headers`` has lower-case names, as httpx gives them."""
+    return headers.get("content-encoding", "").strip().lower()
 
 
 def gunzip(data: bytes, limit: int) -> bytes:

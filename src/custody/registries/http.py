@@ -4,10 +4,12 @@
   honoured up to a cap), 5xx and bodies the caller cannot decode; then ``RegistryUnavailable``.
 - 404/410 raise ``PackageNotFound``; other 4xx fail at once (retrying a 401 does not help).
 - Responses go through a ``ResponseCache``: cached validators are sent (``If-None-Match`` /
-  ``If-Modified-Since``) and a 304 reuses the cached body and its derived blob. New entries are
-  kept in memory and written in one ``cache.store`` batch by ``flush()``; 304s only refresh
-  ``fetched_at`` (one ``cache.touch`` batch). Cache entries are preloaded without the bodies
-  that a derived blob makes unnecessary; ``Response.body`` loads such a body on first use.
+  ``If-Modified-Since``) and a 304 reuses the cached body and its derived blob (a 304 to a
+  request that sent no validator confirms nothing: retried as garbage). An entry keeps the URL
+  its body came from after redirects (``final_url``). New entries are kept in memory and
+  written in one ``cache.store`` batch by ``flush()``; 304s only refresh ``fetched_at`` (one
+  ``cache.touch`` batch). Cache entries are preloaded without the bodies that a derived blob
+  makes unnecessary; ``Response.body`` loads such a body on first use.
 - ``offline`` answers from the cache only; ``max_age`` trusts younger entries without a request;
   without it, ``honor_cache_control`` trusts an entry for as long as the registry's
   ``Cache-Control: max-age`` (less its ``Age``) said, capped at ``freshness_cap``;
@@ -34,7 +36,7 @@ from urllib.parse import urljoin
 from custody.errors import PackageNotFound, RegistryUnavailable
 from custody.registries.base import CachedResponse, ResponseCache
 from custody.registries.documents import BadDocument
-from custody.registries.gzipped import TooLarge, gunzip
+from custody.registries.gzipped import TooLarge, content_coding, gunzip
 from custody.registries.tls import ssl_context_soon
 from custody.registries.urls import redact_url
 
@@ -195,6 +197,11 @@ def _inflated(packed: bytes, limit: int, url: str) -> bytes:
         raise BadDocument(f"corrupt gzip body: {exc}") from None
 
 
+def _conditional(headers: Mapping[str, str]) -> bool:
+    """Do these request headers ask for a 304 (``If-None-Match`` or ``If-Modified-Since``)?"""
+    return "If-None-Match" in headers or "If-Modified-Since" in headers
+
+
 def _same_response(a: CachedResponse, b: CachedResponse) -> bool:
     """Do two cache entries hold the same response: the same validators, or (without any) the
     same fetch? (Another process sharing the ledger may have replaced it meanwhile.)"""
@@ -353,7 +360,7 @@ class RegistryClient:
         lazy = entry.body_omitted or entry.gzip_body is not None
         return Response(
             url=entry.url,
-            final_url=final_url or entry.url,
+            final_url=final_url or entry.final_url or entry.url,
             status=entry.status,
             body=None if lazy else entry.body,
             fetched_at=entry.fetched_at,
@@ -494,6 +501,9 @@ class RegistryClient:
                 log.debug("GET %s failed: %s", redact_url(url), last_error)
                 continue
             now = datetime.now(UTC)
+            if status == 304 and not _conditional(headers):
+                last_error = "HTTP 304 to a request without validators"  # nothing to confirm
+                continue
             if status == 304 and cached is not None:
                 refreshed = dataclasses.replace(cached, fetched_at=now)
                 resp = self._from_cache(refreshed, headers=resp_headers, final_url=final_url)
@@ -523,7 +533,7 @@ class RegistryClient:
                 raise RegistryUnavailable(
                     registry, f"HTTP {status} for {what} ({redact_url(url)}){hint}"
                 )
-            packed = body if "gzip" in resp_headers.get("content-encoding", "") else None
+            packed = body if content_coding(resp_headers) == "gzip" else None
             limit = max_body or opts.max_body
             resp = Response(
                 url=url,
@@ -554,6 +564,7 @@ class RegistryClient:
                 last_modified=resp_headers.get("last-modified"),
                 content_type=resp.content_type,
                 fresh_for=freshness_lifetime(resp_headers),
+                final_url=final_url if final_url != url else None,
             )
             return resp, value
 

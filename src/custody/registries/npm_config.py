@@ -18,7 +18,13 @@ from pathlib import Path
 
 from custody.errors import InputError
 from custody.registries.settings import Auth, NpmSettings, nerf_dart
-from custody.registries.urls import is_http_url, redact_url, split_userinfo, with_slash
+from custody.registries.urls import (
+    http_url_problem,
+    is_http_url,
+    redact_url,
+    split_userinfo,
+    with_slash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +187,9 @@ def _auth_from(values: Mapping[str, str], prefix: str, where: str) -> Auth | Non
 
 
 def _checked_url(value: str, where: str) -> str:
-    if not is_http_url(value):
-        raise InputError(f"npm registry {redact_url(value)!r} is not an http(s) URL", path=where)
+    problem = http_url_problem(value)
+    if problem is not None:
+        raise InputError(f"npm registry {redact_url(value)!r} {problem}", path=where)
     return with_slash(value)
 
 

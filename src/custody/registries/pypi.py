@@ -9,7 +9,6 @@ Dependencies cost one request per release and are fetched by ``enrich`` for chos
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -32,7 +31,7 @@ from custody.model import (
     Provenance,
     Release,
 )
-from custody.registries.derived import decode_history, encode_history
+from custody.registries.derived import decode_derived, encode_derived
 from custody.registries.documents import BadDocument
 from custody.registries.http import RegistryClient, Response, ResponseTooLarge
 from custody.registries.ordering import order_releases
@@ -43,7 +42,11 @@ from custody.registries.pypi_json import (
     parse_devpi_project,
     parse_warehouse,
 )
-from custody.registries.pypi_metadata import dependencies_from_metadata, metadata_from_wheel
+from custody.registries.pypi_metadata import (
+    check_digests,
+    dependencies_from_metadata,
+    metadata_from_wheel,
+)
 from custody.registries.pypi_simple import (
     SIMPLE_ACCEPT,
     SimplePage,
@@ -57,12 +60,38 @@ from custody.registries.urls import redact_url
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PYPI_PARSER_VERSION = "pypi/2"
+PYPI_PARSER_VERSION = "pypi/3"
 MAX_WHEEL_BYTES = 64 * 1024 * 1024
 _DEVPI_INDEX = re.compile(r"^(?P<stage>.*/(?P<user>[^/+][^/]*)/[^/+][^/]*/)\+simple/$")
 _MAX_SPECULATIVE_MISSES = 3
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 _STATUS_NOTES = frozenset({"archived", "deprecated", "quarantined"})
+
+
+class _PageFacts(msgspec.Struct, frozen=True):
+    """What a simple page says about its files that ``Artifact`` does not keep, by file URL:
+    the hashes of each PEP 658 metadata file and each PEP 740 provenance URL. Cached with the
+    history, so a warm run checks metadata it has not cached yet as a cold run does."""
+
+    metadata_hashes: dict[str, dict[str, str]] = {}
+    provenance_urls: dict[str, str] = {}
+
+
+class _Derived(msgspec.Struct, frozen=True):
+    """The parsed form cached beside a simple page."""
+
+    history: PackageHistory
+    page: _PageFacts
+
+
+_DERIVED_DECODER = msgspec.msgpack.Decoder(type=_Derived)
+
+
+def _page_facts(page: SimplePage) -> _PageFacts:
+    return _PageFacts(
+        metadata_hashes={f.url: f.metadata_hashes for f in page.files if f.metadata_hashes},
+        provenance_urls={f.url: f.provenance_url for f in page.files if f.provenance_url},
+    )
 
 
 def pep440_key(version: str) -> tuple[int, Any]:
@@ -103,6 +132,7 @@ class PypiReader:
         self._metadata_seen = False
         self._metadata_misses = 0 if devpi is None else _MAX_SPECULATIVE_MISSES
         self._provenance_urls: dict[str, str] = {}  # file URL -> PEP 740 provenance URL
+        self._metadata_hashes: dict[str, dict[str, str]] = {}  # file URL -> its .metadata's
 
     # -- URLs --------------------------------------------------------------------------------
 
@@ -186,16 +216,24 @@ class PypiReader:
             owners = facts.owners if facts is not None else None
 
         if all(r is None or r.not_modified for r in responses):
-            cached = decode_history(
-                page_resp.derived, page_resp.derived_version, PYPI_PARSER_VERSION
+            cached = decode_derived(
+                _DERIVED_DECODER, page_resp.derived, page_resp.derived_version, PYPI_PARSER_VERSION
             )
             if cached is not None:
+                self._remember(cached.page)
                 return msgspec.structs.replace(
-                    cached, fetched_at=page_resp.fetched_at, current_owners=owners
+                    cached.history, fetched_at=page_resp.fetched_at, current_owners=owners
                 )
+        known = _page_facts(page)
+        self._remember(known)
         history = self._build(name, page, page_resp.fetched_at, facts, owners)
-        self.client.attach_derived(page_resp.url, encode_history(history), PYPI_PARSER_VERSION)
+        blob = encode_derived(_Derived(history, known))
+        self.client.attach_derived(page_resp.url, blob, PYPI_PARSER_VERSION)
         return history
+
+    def _remember(self, facts: _PageFacts) -> None:
+        self._metadata_hashes.update(facts.metadata_hashes)
+        self._provenance_urls.update(facts.provenance_urls)
 
     async def _index_acl(self) -> tuple[OwnerRole, ...] | None:
         """devpi's upload ACL, shared by every project of the index: fetched once per reader."""
@@ -227,8 +265,6 @@ class PypiReader:
             for v in facts.versions:
                 by_version.setdefault(v, [])
         for f in page.files:
-            if f.provenance_url is not None:
-                self._provenance_urls[f.url] = f.provenance_url
             extra = known.get(f.filename)
             version = f.version or (extra.version if extra else None)
             if version is None:
@@ -388,7 +424,7 @@ class PypiReader:
                 _resp, deps = await self._get(
                     artifact.url + ".metadata",
                     f"{release.key} metadata",
-                    lambda r: dependencies_from_metadata(r.body),
+                    self._metadata_decoder(artifact),
                     immutable=True,
                 )
             except PackageNotFound:
@@ -400,6 +436,15 @@ class PypiReader:
             return await self._wheel_dependencies(release, wheels[0])
         self.notes[release.key] = "no wheel and no .metadata: dependencies unknown (sdist only)"
         return None
+
+    def _metadata_decoder(
+        self, artifact: Artifact
+    ) -> Callable[[Response], tuple[DeclaredDependency, ...]]:
+        """Decodes the PEP 658 file of ``artifact`` once it matches the hashes the simple page
+        gave for it (``core-metadata``): a mismatch is garbage, retried and never cached."""
+        digests = self._metadata_hashes.get(artifact.url or "", {})
+        name = f"{artifact.filename}.metadata"
+        return lambda r: dependencies_from_metadata(check_digests(r.body, digests, name))
 
     def _speculate(self) -> bool:
         return self._metadata_seen or self._metadata_misses < _MAX_SPECULATIVE_MISSES
@@ -418,12 +463,9 @@ class PypiReader:
         if wheel.size is not None and wheel.size > self.max_wheel_bytes:
             self.notes[release.key] = f"wheel {wheel.filename} too large to read its METADATA"
             return None
-        expected = wheel.digests.get("sha256")
 
         def decode(resp: Response) -> bytes:
-            if expected and hashlib.sha256(resp.body).hexdigest() != expected:
-                raise BadDocument(f"{wheel.filename} does not match its sha256")
-            return metadata_from_wheel(resp.body)
+            return metadata_from_wheel(check_digests(resp.body, wheel.digests, wheel.filename))
 
         try:
             _resp, metadata = await self._get(

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from custody.errors import InputError
 from custody.registries.settings import Auth, PypiSettings
-from custody.registries.urls import is_http_url, redact_url, split_userinfo, with_slash
+from custody.registries.urls import http_url_problem, redact_url, split_userinfo, with_slash
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,26 @@ def _parse_pip_files(files: list[Path]) -> list[tuple[Path, configparser.RawConf
                 parser.read_file(fh)
         except FileNotFoundError:
             continue
-        except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        except configparser.Error as exc:
+            raise _pip_syntax_error(exc, path) from None
+        except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read pip configuration: {exc}", path=str(path)) from None
         parsed.append((path, parser))
     return parsed
+
+
+def _pip_syntax_error(exc: configparser.Error, path: Path) -> InputError:
+    """A malformed pip.conf, named by file and line only: configparser's message quotes the
+    line, which may hold an index URL with its credentials."""
+    lines = {number for number, _text in getattr(exc, "errors", None) or ()}
+    lineno = getattr(exc, "lineno", None)  # a missing section header, a duplicate
+    if isinstance(lineno, int):
+        lines.add(lineno)
+    numbers = sorted(lines)
+    if len(numbers) == 1:
+        return InputError("malformed pip configuration", path=str(path), line=numbers[0])
+    where = f" (lines {', '.join(map(str, numbers))})" if numbers else ""
+    return InputError(f"malformed pip configuration{where}", path=str(path))
 
 
 def pip_setting(
@@ -176,8 +192,11 @@ def read_netrc(env: Mapping[str, str]) -> dict[str, Auth]:
         return {}
     try:
         parsed = netrc.netrc(str(path))
-    except (OSError, netrc.NetrcParseError) as exc:
-        log.warning("ignoring unreadable netrc file %s: %s", path, exc)
+    except netrc.NetrcParseError as exc:  # its message quotes a token: maybe a password
+        log.warning("ignoring malformed netrc file %s (line %s)", path, exc.lineno)
+        return {}
+    except OSError as exc:
+        log.warning("ignoring unreadable netrc file %s: %s", path, exc.strerror or exc)
         return {}
     return {
         host.lower(): Auth(username=login, password=password, source=str(path))
@@ -216,8 +235,9 @@ def resolve_pypi(
             "its default)"
         )
     source, raw = choice
-    if not is_http_url(raw):
-        raise InputError(f"package index {redact_url(raw)!r} from {source} is not an http(s) URL")
+    problem = http_url_problem(raw)
+    if problem is not None:
+        raise InputError(f"package index {redact_url(raw)!r} from {source} {problem}")
     url, user, password = split_userinfo(raw)
     auth: Auth | None = None
     if user is not None or password is not None:

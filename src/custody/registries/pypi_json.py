@@ -26,7 +26,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -36,6 +35,7 @@ from custody.registries.http import Response
 from custody.registries.pypi_simple import normalise_version
 from custody.registries.repo_urls import normalise_repository
 from custody.registries.times import parse_time
+from custody.registries.urls import parsed_url
 
 _REPO_KEYS = ("source", "sourcecode", "repository", "code", "github", "gitlab", "git", "repo")
 _FUNDING = re.compile(r"fund|sponsor|donat|tidelift|opencollective|patreon|kofi|liberapay")
@@ -68,7 +68,8 @@ class ProjectFacts:
 
 def load_json_object(resp: Response, what: str) -> dict[str, Any] | None:
     """The JSON object in ``resp``; None when the server answered something else than JSON (an
-    index without this API); ``BadDocument`` (retried) for broken JSON."""
+    index without this API); ``BadDocument`` (retried) for broken JSON or JSON that is not an
+    object, as the npm reader treats a packument."""
     ctype = (resp.content_type or "").split(";", 1)[0].strip().lower()
     if ctype and not ctype.endswith("json"):
         return None
@@ -76,7 +77,9 @@ def load_json_object(resp: Response, what: str) -> dict[str, Any] | None:
         doc = orjson.loads(resp.body)
     except orjson.JSONDecodeError as exc:
         raise BadDocument(f"invalid {what}: {exc}") from None
-    return doc if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        raise BadDocument(f"invalid {what}: not a JSON object")
+    return doc
 
 
 def _key(text: str) -> str:
@@ -97,7 +100,8 @@ def project_links(urls: Any, home_page: Any) -> tuple[str | None, tuple[str, ...
                 break
     if repository is None:
         for candidate in [by_key.get("homepage"), home_page]:
-            if isinstance(candidate, str) and (urlsplit(candidate).hostname or "") in _FORGES:
+            parts = parsed_url(candidate) if isinstance(candidate, str) else None
+            if parts is not None and (parts.hostname or "") in _FORGES:
                 repository = normalise_repository(candidate)
                 if repository:
                     break
@@ -132,26 +136,13 @@ def parse_warehouse(doc: dict[str, Any]) -> ProjectFacts:
                     if isinstance(v, str) and v and k != "md5"
                 },
                 size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-                url=entry.get("url") if isinstance(entry.get("url"), str) else None,
+                url=_file_url(entry.get("url")),
             )
     info = doc.get("info")
     if not isinstance(info, dict):
         info = {}
     repository, funding = project_links(info.get("project_urls"), info.get("home_page"))
-    owners: tuple[OwnerRole, ...] | None = None
-    organization: str | None = None
-    ownership = doc.get("ownership")
-    if isinstance(ownership, dict):
-        roles: list[OwnerRole] = []
-        org = ownership.get("organization")
-        if isinstance(org, str) and org:
-            organization = org
-            roles.append(OwnerRole(Custodian(f"pypi:org/{org}"), "organization"))
-        for role in ownership.get("roles") or ():
-            if isinstance(role, dict) and isinstance(role.get("user"), str):
-                name = str(role.get("role") or "maintainer")
-                roles.append(OwnerRole(Custodian.pypi_user(role["user"]), name))
-        owners = tuple(roles)
+    organization, owners = _ownership(doc.get("ownership"))
     return ProjectFacts(
         files=files,
         versions=frozenset(versions),
@@ -160,6 +151,30 @@ def parse_warehouse(doc: dict[str, Any]) -> ProjectFacts:
         repository=repository,
         funding=funding,
     )
+
+
+def _file_url(value: Any) -> str | None:
+    return value if isinstance(value, str) and parsed_url(value) is not None else None
+
+
+def _ownership(ownership: Any) -> tuple[str | None, tuple[OwnerRole, ...] | None]:
+    """``(organization, owner roles)``; the roles are unknown (None) without an ``ownership``
+    object or when its ``roles`` is not a list: a wrong shape never reads as "no owners"."""
+    if not isinstance(ownership, dict):
+        return None, None
+    org = ownership.get("organization")
+    organization = org if isinstance(org, str) and org else None
+    listed = ownership.get("roles", [])
+    if not isinstance(listed, list | None):
+        return organization, None
+    roles: list[OwnerRole] = []
+    if organization is not None:
+        roles.append(OwnerRole(Custodian(f"pypi:org/{organization}"), "organization"))
+    for role in listed or ():
+        if isinstance(role, dict) and isinstance(role.get("user"), str):
+            name = str(role.get("role") or "maintainer")
+            roles.append(OwnerRole(Custodian.pypi_user(role["user"]), name))
+    return organization, tuple(roles)
 
 
 def _uploader(log: Any) -> tuple[str | None, datetime | None]:
@@ -189,15 +204,17 @@ def parse_devpi_project(doc: dict[str, Any]) -> ProjectFacts:
             continue
         norm = normalise_version(version)
         versions.add(norm)
-        for link in data.get("+links") or ():
+        links = data.get("+links")
+        for link in links if isinstance(links, list) else ():
             if not isinstance(link, dict) or link.get("rel") != "releasefile":
                 continue
             href = link.get("href")
-            if not isinstance(href, str):
+            parts = parsed_url(href) if isinstance(href, str) else None
+            if parts is None:
                 continue
             who, when = _uploader(link.get("log"))
             hashes = link.get("hashes")
-            filename = urlsplit(href).path.rsplit("/", 1)[-1]
+            filename = parts.path.rsplit("/", 1)[-1]
             files[filename] = FileFacts(
                 version=norm,
                 uploaded_at=when,
@@ -212,12 +229,16 @@ def parse_devpi_project(doc: dict[str, Any]) -> ProjectFacts:
     return ProjectFacts(files=files, versions=frozenset(versions))
 
 
-def parse_devpi_acl(doc: dict[str, Any], index_owner: str) -> tuple[OwnerRole, ...]:
+def parse_devpi_acl(doc: dict[str, Any], index_owner: str) -> tuple[OwnerRole, ...] | None:
+    """Who may upload to the index; None (unknown) when ``acl_upload`` is not a list."""
     result = doc.get("result")
     if not isinstance(result, dict):
         raise BadDocument("devpi index JSON without a 'result' object")
+    acl = result.get("acl_upload", [])
+    if not isinstance(acl, list | None):
+        return None
     roles = [OwnerRole(Custodian.pypi_user(index_owner), "index-owner")]
-    for name in result.get("acl_upload") or ():
+    for name in acl or ():
         if isinstance(name, str) and name:
             who = Custodian(f"pypi:group/{name}") if name.startswith(":") else None
             roles.append(OwnerRole(who or Custodian.pypi_user(name), "acl_upload"))

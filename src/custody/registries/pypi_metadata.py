@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import hashlib
 import io
 import zipfile
 import zlib
+from collections.abc import Mapping
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -18,6 +20,18 @@ from custody.model import DeclaredDependency
 from custody.registries.documents import BadDocument
 
 MAX_METADATA_BYTES = 8 * 1024 * 1024
+_ALGORITHMS = frozenset(a for a in hashlib.algorithms_guaranteed if not a.startswith("shake_"))
+
+
+def check_digests(data: bytes, digests: Mapping[str, str], name: str) -> bytes:
+    """``data``, if it matches every digest in ``digests`` whose algorithm hashlib knows (the
+    index's hashes of a wheel, or of its PEP 658 metadata); else ``BadDocument`` (retried)."""
+    for algorithm, expected in digests.items():
+        if algorithm not in _ALGORITHMS:
+            continue
+        if hashlib.new(algorithm, data).hexdigest() != expected.lower():
+            raise BadDocument(f"{name} does not match its {algorithm}")
+    return data
 
 
 def dependencies_from_metadata(raw: bytes) -> tuple[DeclaredDependency, ...]:

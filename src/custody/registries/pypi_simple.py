@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from packaging.utils import (
@@ -26,6 +26,7 @@ from packaging.version import InvalidVersion, Version
 
 from custody.registries.documents import BadDocument
 from custody.registries.times import parse_time
+from custody.registries.urls import join_url, parsed_url
 
 SIMPLE_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
@@ -45,6 +46,7 @@ class SimpleFile:
     yanked: bool = False
     yanked_reason: str | None = None
     has_metadata: bool = False
+    metadata_hashes: dict[str, str] = field(default_factory=dict)  # of the PEP 658 file
     provenance_url: str | None = None
     size: int | None = None
 
@@ -95,14 +97,24 @@ def file_version(filename: str, project: str) -> tuple[str | None, str]:
     return None, kind
 
 
+def _hash_pair(text: str) -> dict[str, str]:
+    """``{"sha256": "<hex>"}`` from ``sha256=<hex>`` (a URL fragment, an HTML data attribute)."""
+    alg, sep, value = text.partition("=")
+    if sep and re.fullmatch(r"[A-Za-z0-9_]+", alg) and re.fullmatch(r"[0-9a-fA-F]+", value):
+        return {alg.lower(): value.lower()}
+    return {}
+
+
 def _split_fragment(url: str) -> tuple[str, dict[str, str]]:
     parts = urlsplit(url)
-    hashes: dict[str, str] = {}
-    if parts.fragment and "=" in parts.fragment:
-        alg, _, value = parts.fragment.partition("=")
-        if re.fullmatch(r"[A-Za-z0-9_]+", alg) and re.fullmatch(r"[0-9a-fA-F]+", value):
-            hashes[alg.lower()] = value.lower()
-    return urlunsplit(parts._replace(fragment="")), hashes
+    return urlunsplit(parts._replace(fragment="")), _hash_pair(parts.fragment)
+
+
+def _metadata_hashes(value: Any) -> dict[str, str]:
+    """The hashes of the PEP 658 file: JSON gives a dict (or ``true``), HTML ``sha256=<hex>``."""
+    if isinstance(value, dict):
+        return {k.lower(): v.lower() for k, v in value.items() if isinstance(v, str) and v}
+    return _hash_pair(value) if isinstance(value, str) else {}
 
 
 def _make_file(
@@ -117,10 +129,14 @@ def _make_file(
     metadata: Any = None,
     provenance: Any = None,
     size: Any = None,
-) -> SimpleFile:
-    url, fragment_hashes = _split_fragment(urljoin(base_url, href))
+) -> SimpleFile | None:
+    """The file, or None when its URL cannot be parsed (it could never be fetched)."""
+    joined = join_url(base_url, href)
+    if joined is None:
+        return None
+    url, fragment_hashes = _split_fragment(joined)
     version, kind = file_version(filename, project)
-    provenance_url = urljoin(base_url, provenance) if isinstance(provenance, str) else None
+    provenance_url = join_url(base_url, provenance) if isinstance(provenance, str) else None
     return SimpleFile(
         filename=filename,
         url=url,
@@ -131,6 +147,7 @@ def _make_file(
         yanked=bool(yanked is True or (isinstance(yanked, str))),
         yanked_reason=yanked if isinstance(yanked, str) and yanked else None,
         has_metadata=bool(metadata) and metadata != "false",
+        metadata_hashes=_metadata_hashes(metadata),
         provenance_url=provenance_url,
         size=size if isinstance(size, int) and not isinstance(size, bool) else None,
     )
@@ -157,34 +174,40 @@ def parse_simple_json(body: bytes, project: str, page_url: str) -> SimplePage:
         if not isinstance(filename, str) or not isinstance(href, str):
             continue
         hashes = entry.get("hashes")
-        files.append(
-            _make_file(
-                project,
-                page_url,
-                filename,
-                href,
-                hashes={
-                    k: v
-                    for k, v in (hashes if isinstance(hashes, dict) else {}).items()
-                    if isinstance(k, str) and isinstance(v, str)
-                },
-                upload_time=entry.get("upload-time"),
-                yanked=entry.get("yanked", False),
-                metadata=entry.get("core-metadata", entry.get("data-dist-info-metadata")),
-                provenance=entry.get("provenance"),
-                size=entry.get("size"),
-            )
+        found = _make_file(
+            project,
+            page_url,
+            filename,
+            href,
+            hashes={
+                k: v
+                for k, v in (hashes if isinstance(hashes, dict) else {}).items()
+                if isinstance(k, str) and isinstance(v, str)
+            },
+            upload_time=entry.get("upload-time"),
+            yanked=entry.get("yanked", False),
+            metadata=entry.get("core-metadata", entry.get("data-dist-info-metadata")),
+            provenance=entry.get("provenance"),
+            size=entry.get("size"),
         )
+        if found is not None:
+            files.append(found)
     versions = doc.get("versions")
     status = doc.get("project-status")
+    if not isinstance(status, dict):
+        status = {}
     return SimplePage(
         files=tuple(files),
         versions=tuple(normalise_version(v) for v in versions if isinstance(v, str))
         if isinstance(versions, list)
         else (),
-        status=status.get("status") if isinstance(status, dict) else None,
-        status_reason=status.get("reason") if isinstance(status, dict) else None,
+        status=_text(status.get("status")),
+        status_reason=_text(status.get("reason")),
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class AnchorParser(HTMLParser):
@@ -232,31 +255,32 @@ def read_anchors(body: bytes, project: str) -> AnchorParser:
 
 def parse_simple_html(body: bytes, project: str, page_url: str) -> SimplePage:
     parser = read_anchors(body, project)
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    base = (join_url(page_url, parser.base) if parser.base else None) or page_url
     files: list[SimpleFile] = []
     for attrs, text in parser.anchors:
         href = attrs.get("href")
-        if not href:
+        parts = parsed_url(href) if href else None
+        if not href or parts is None:
             continue
-        filename = text or urlsplit(href).path.rsplit("/", 1)[-1]
+        filename = text or parts.path.rsplit("/", 1)[-1]
         yanked: Any = False
         if "data-yanked" in attrs:
             yanked = attrs["data-yanked"] or True
         metadata = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
         if "data-core-metadata" in attrs or "data-dist-info-metadata" in attrs:
             metadata = metadata or "true"
-        files.append(
-            _make_file(
-                project,
-                base,
-                filename,
-                href,
-                hashes={},
-                yanked=yanked,
-                metadata=metadata,
-                provenance=attrs.get("data-provenance"),
-            )
+        found = _make_file(
+            project,
+            base,
+            filename,
+            href,
+            hashes={},
+            yanked=yanked,
+            metadata=metadata,
+            provenance=attrs.get("data-provenance"),
         )
+        if found is not None:
+            files.append(found)
     status = parser.meta.get("pypi:project-status")
     return SimplePage(
         files=tuple(files),

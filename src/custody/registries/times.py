@@ -15,13 +15,13 @@ def parse_time(value: Any) -> datetime | None:
                 return datetime(
                     parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], tzinfo=UTC
                 )
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 return None
         return None
     if not isinstance(value, str):
         return None
     try:
         when = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: out of range once moved to UTC
         return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

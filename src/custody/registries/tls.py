@@ -27,13 +27,16 @@ _lock = threading.Lock()
 
 
 class _Build:
-    """One context being built (or built) in a thread."""
+    """One context being built (or built) in a thread. Not a daemon: the interpreter waits
+    for it (tens of milliseconds) before it finalizes, because a daemon thread still inside
+    OpenSSL when a process exits early (an error raised right after the build started) could
+    crash it (SIGSEGV)."""
 
     def __init__(self, versions: Versions) -> None:
         self._versions = versions
         self._context: ssl.SSLContext | None = None
         self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="custody-tls", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="custody-tls", daemon=False)
         self._thread.start()
 
     def _run(self) -> None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import httpx
 
+from custody.registries.gzipped import content_coding
 from custody.registries.tls import ssl_context_soon
 
 USER_AGENT = "custody/0.1 (python-httpx)"
@@ -260,7 +261,7 @@ class Transport:
                 await drain(response)
             finally:
                 await response.aclose()
-            target = request.url.join(location)
+            target = _redirect_target(request, location)
             if target.scheme not in ("http", "https"):
                 raise httpx.UnsupportedProtocol(f"redirected to {target.scheme!r}")
             if not _same_origin(target, request.url) and not _is_https_upgrade(request.url, target):
@@ -275,13 +276,24 @@ class Transport:
             await self._direct.aclose()
 
 
+def _redirect_target(request: httpx.Request, location: str) -> httpx.URL:
+    """Where a redirect leads; an unparseable ``Location`` is a ``RemoteProtocolError`` (a
+    transport error: retried), as ``httpx.AsyncClient`` makes it."""
+    try:
+        return request.url.join(location)
+    except httpx.InvalidURL as exc:
+        raise httpx.RemoteProtocolError(
+            f"Invalid URL in location header: {exc}.", request=request
+        ) from None
+
+
 async def _answer(r: httpx.Response, limit: int) -> tuple[int, dict[str, str], bytes, str]:
     """What ``Transport.get`` returns for the response ``r`` (its body not read yet)."""
     final_url = str(r.request.url)
     if r.status_code != 200:
         await drain(r)
         return r.status_code, dict(r.headers), b"", final_url
-    encoding = r.headers.get("content-encoding", "identity").strip().lower()
+    encoding = content_coding(r.headers)
     if encoding not in ("gzip", "identity", ""):
         raise UnexpectedEncoding(f"answered with Content-Encoding {encoding!r}")
     declared = r.headers.get("content-length", "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
 
 def redact_url(url: str) -> str:
@@ -41,9 +41,35 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
-def is_http_url(value: str) -> bool:
+def parsed_url(value: str) -> SplitResult | None:
+    """``value`` split into its parts; None when it cannot be (a broken IPv6 host, a port that
+    is not a number from 0 to 65535): such a URL would fail on first use."""
     try:
         parts = urlsplit(value)
+        _ = parts.port  # validated only when asked for
     except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+        return None
+    return parts
+
+
+def join_url(base: str, href: str) -> str | None:
+    """``href`` resolved against ``base``; None when the result cannot be parsed."""
+    try:
+        joined = urljoin(base, href)
+    except ValueError:
+        return None
+    return joined if parsed_url(joined) is not None else None
+
+
+def http_url_problem(value: str) -> str | None:
+    """Why ``value`` is not a usable registry URL (for a message that never quotes it), or None."""
+    parts = parsed_url(value)
+    if parts is None:
+        return "is not a valid URL (bad host or port)"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) URL"
+    return None
+
+
+def is_http_url(value: str) -> bool:
+    return http_url_problem(value) is None
