@@ -64,6 +64,7 @@ from custody.registries.config import RegistrySettings
 from custody.report import Report
 from custody.signals import RELEASE_SIGNALS
 from custody.signals.base import package_id
+from custody.signals.lockfile import lockfile_entry
 from custody.trust import TrustFile
 
 PackageId = tuple[Ecosystem, str]
@@ -78,10 +79,13 @@ class ChangeKind(StrEnum):
     REMOVED = "removed"
     UPGRADED = "upgraded"
     DOWNGRADED = "downgraded"
+    RESOURCED = "resourced"  # the same version, from another integrity or tarball URL
     UNCHANGED = "unchanged"
 
 
-JUDGED = frozenset({ChangeKind.ADDED, ChangeKind.UPGRADED, ChangeKind.DOWNGRADED})
+JUDGED = frozenset(
+    {ChangeKind.ADDED, ChangeKind.UPGRADED, ChangeKind.DOWNGRADED, ChangeKind.RESOURCED}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,12 +143,37 @@ def compute_changes(
 
     A package can be locked at several versions at once (nested npm copies); each new version
     is paired with the old one it most plausibly replaces: the highest old version below it,
-    else the lowest above it (a downgrade). Old versions nobody replaced are removed."""
+    else the lowest above it (a downgrade). Old versions nobody replaced are removed. A kept
+    version whose lockfile entry now names an integrity or ``resolved`` URL the old side did not
+    is ``resourced``: judged, since the package manager would fetch other bytes under it."""
+    old, new = list(old), list(new)
     old_versions = _versions_by_package(old)
     new_versions = _versions_by_package(new)
+    old_sources = _sources_by_release(old)
+    new_sources = _sources_by_release(new)
     out: list[Change] = []
     for pid in sorted(old_versions.keys() | new_versions.keys()):
-        out += _package_changes(pid, old_versions.get(pid, []), new_versions.get(pid, []))
+        for change in _package_changes(pid, old_versions.get(pid, []), new_versions.get(pid, [])):
+            if change.kind is ChangeKind.UNCHANGED:
+                before = old_sources.get(_source_key(change, change.old_version), set())
+                after = new_sources.get(_source_key(change, change.new_version), set())
+                if after - before:
+                    change = replace(change, kind=ChangeKind.RESOURCED)
+            out.append(change)
+    return out
+
+
+def _source_key(change: Change, version: str | None) -> tuple[Ecosystem, str, str]:
+    return (change.ecosystem, change.name, _same_key(change.ecosystem, version or ""))
+
+
+def _sources_by_release(
+    deps: Iterable[LockedDependency],
+) -> dict[tuple[Ecosystem, str, str], set[tuple[str | None, str | None]]]:
+    """Per release: every ``(integrity, resolved)`` its lockfile entries record."""
+    out: dict[tuple[Ecosystem, str, str], set[tuple[str | None, str | None]]] = defaultdict(set)
+    for d in deps:
+        out[(d.ecosystem, d.name, _same_key(d.ecosystem, d.version))].update(d.sources)
     return out
 
 
@@ -227,6 +256,7 @@ def judge_changes(
     publishes = publishes or {}
     checks = provenance_checks or {}
     first: list[Judged] = []
+    resourced: list[Judged] = []
     for change in changes:
         history = histories.get((change.ecosystem, change.name))
         if change.kind not in JUDGED or history is None:
@@ -244,15 +274,17 @@ def judge_changes(
             fan_in=fans.get(dep.package_key, 1),
             implicit=_old_custodians(history, old_versions.get((dep.ecosystem, dep.name), ())),
             locations=locations,
-            signals=RELEASE_SIGNALS,
+            # a kept version from another source: only its lockfile entry changed
+            signals=(lockfile_entry,) if change.kind is ChangeKind.RESOURCED else RELEASE_SIGNALS,
             known_bad=known_bad.get(package_id(dep.ecosystem, dep.name), ()),
             publishes=publishes.get(publisher, ()) if publisher else (),
             known=None if change.kind is ChangeKind.ADDED else True,
             provenance_check=checks.get(candidate.key) if candidate else None,
         )
         decision = replace(judged.decision, from_version=change.old_version)
-        first.append(replace(judged, decision=decision))
-    return judge_tree(first, trust)
+        judged = replace(judged, decision=decision)
+        (resourced if change.kind is ChangeKind.RESOURCED else first).append(judged)
+    return judge_tree(first, trust) + resourced
 
 
 def removed_decisions(changes: Sequence[Change], old: Sequence[LockedDependency]) -> list[Decision]:

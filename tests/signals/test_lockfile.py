@@ -445,12 +445,23 @@ def test_diff_judges_an_upgrade_whose_entry_is_injected() -> None:
     assert judged([npm_entry(resolved=f"{REGISTRY}ms/-/ms-2.0.0.tgz")]) is Action.HOLD
 
 
-def test_diff_does_not_judge_an_entry_whose_version_did_not_change() -> None:
-    """Known gap, left to diff.py: an edit of ``resolved``/``integrity`` alone keeps the
-    version, so the change is UNCHANGED and not judged at all. ``custody check`` catches it."""
-    injected = [npm_entry(resolved=f"{REGISTRY}ms/-/ms-2.0.0.tgz")]
-    [change] = compute_changes([good_entry()], injected)
-    assert change.kind is ChangeKind.UNCHANGED
+def test_diff_judges_an_entry_whose_source_alone_changed() -> None:
+    """A pull request that edits only ``resolved`` (the version stays): the kept version is
+    ``resourced`` and its lockfile entry judged, nothing else about it."""
+    good, injected = [good_entry()], [npm_entry(resolved=f"{REGISTRY}ms/-/ms-2.0.0.tgz")]
+    [change] = compute_changes(good, injected)
+    assert change.kind is ChangeKind.RESOURCED
+    histories = {(Ecosystem.NPM, "ms"): npm_history()}
+    [j] = judge_changes([change], good, injected, histories, TRUST, observations={}, now=NOW)
+    assert [f.rule for f in j.decision.findings] == ["lockfile.source-mismatch"]
+    assert j.decision.action is Action.HOLD and j.decision.from_version == "2.1.3"
+    # the same entry on both sides is not a change; one that drops its integrity is judged,
+    # and passes while resolved is the registry's own tarball
+    assert compute_changes(good, good)[0].kind is ChangeKind.UNCHANGED
+    bare = [replace(good[0], integrity=None)]
+    [change] = compute_changes(good, bare)
+    [j] = judge_changes([change], good, bare, histories, TRUST, observations={}, now=NOW)
+    assert change.kind is ChangeKind.RESOURCED and j.decision.action is Action.ALLOW
 
 
 def test_an_approval_of_the_release_does_not_accept_a_tampered_lockfile_entry() -> None:
