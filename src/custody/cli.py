@@ -33,7 +33,8 @@ app = typer.Typer(
         "Keep track of who holds the keys to every dependency, and hold a change of hands "
         "until a person approves it.\n\n"
         "Exit codes: 0 nothing held or blocked; 1 something held or blocked; "
-        "2 bad usage or unreadable input; 3 a registry could not be reached (never a pass)."
+        "2 bad usage or unreadable input; 3 a registry could not be reached (never a pass); "
+        "70 a bug in Custody (never a pass)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -102,8 +103,33 @@ def main() -> None:
             sys.exit(2)
         if isinstance(exc, aborted):
             sys.exit(130)
-        raise
+        if isinstance(exc, BrokenPipeError):  # the reader of stdout went away (`| head`)
+            _exit(EXIT_BROKEN_PIPE)
+        _internal_error(exc)
     _exit(code if isinstance(code, int) else 0)
+
+
+EXIT_INTERNAL_ERROR = 70
+"""EX_SOFTWARE: an exception Custody did not expect, a bug. Never 1 ("held"), which a crash
+would otherwise exit with, so that CI never mistakes a crash for a verdict (nor for a pass)."""
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE, what a shell reports for a writer whose reader went away."""
+
+
+def _internal_error(exc: BaseException) -> NoReturn:
+    """Report an unexpected exception: its traceback, and a request to report it. Plain
+    ``sys.stderr``, not Rich: the message may hold anything, and Rich may be what failed."""
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    with contextlib.suppress(Exception):
+        sys.stderr.write(
+            f"{text}internal error: {type(exc).__name__}: {exc}\n"
+            f"This is a bug in custody {__version__}, not a verdict on your dependencies. "
+            "Please report it with the output above.\n"
+        )
+        sys.stderr.flush()
+    _exit(EXIT_INTERNAL_ERROR)
 
 
 def _exit(code: int) -> NoReturn:

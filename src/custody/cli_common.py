@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +17,43 @@ from custody.console import emit, err
 from custody.errors import InputError
 from custody.model import Ecosystem
 
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+"""No registry knows of anything before this: an earlier time is a mistake."""
+LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+"""Far enough from the end of ``datetime`` for every computation on a time to stay in range."""
+FUTURE_SLACK = timedelta(days=1)
+"""How far past "now" an ``--as-of`` may be (clocks and time zones disagree a little)."""
 
-def parse_time(text: str) -> datetime:
-    """ISO 8601 date or date-time; ``Z`` accepted; no zone means UTC."""
+
+def parse_time(text: str, option: str = "--as-of", *, past: bool = True) -> datetime:
+    """ISO 8601 date or date-time; ``Z`` accepted; no zone means UTC. ``option`` names the
+    option in messages. The time must be from 1970 on and, when ``past`` (``--as-of``: how the
+    world looked then), not in the future: a future ``--as-of`` would quietly make every
+    release old enough for the cooldown. Raises :class:`InputError`."""
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         try:
             day = date.fromisoformat(text.strip())
         except ValueError:
-            raise InputError(f"--as-of: not an ISO 8601 time: {text!r}") from None
+            raise InputError(f"{option}: not an ISO 8601 time: {text!r}") from None
         value = datetime(day.year, day.month, day.day)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    utc: datetime | None
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise InputError(
+            f"{option}: {text!r} is out of range: give a time from 1970-01-01 on"
+            + (", not in the future" if past else " and before the year 9999")
+        )
+    if past and utc > datetime.now(UTC) + FUTURE_SLACK:
+        raise InputError(
+            f"{option}: {text!r} is in the future: {option} evaluates as the world looked at a "
+            "past time (a future one would make every release old enough for the cooldown)"
+        )
+    return utc
 
 
 def lockfile_paths(paths: list[Path] | None) -> list[Path]:

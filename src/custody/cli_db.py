@@ -58,7 +58,8 @@ def update(
     with open_ledger(database) as ledger:
         report = import_records(ledger, source, datetime.now(UTC))
     _err.print(
-        f"read {report.files} files from {source}: {report.records} malicious-package records "
+        f"read {report.files} files from {escape(str(source))}: {report.records} "
+        "malicious-package records "
         f"for npm/PyPI ({report.packages} packages); stored {report.stored}, kept "
         f"{report.kept} newer copies, removed {report.withdrawn} withdrawn; skipped "
         f"{report.not_malicious} non-MAL records and {report.other_ecosystems} of other "

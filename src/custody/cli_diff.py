@@ -99,7 +99,7 @@ def diff(
     from custody.formats import FORMATS
 
     check_format(fmt, REPORT_FORMATS)
-    when = parse_time(as_of) if as_of else None
+    when = parse_time(as_of) if as_of is not None else None
     cwd = Path.cwd()
     if base is not None:
         if old is not None or new is not None:

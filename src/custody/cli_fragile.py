@@ -29,7 +29,7 @@ from custody.cli_options import (
     TimeoutOpt,
     TrustFileOpt,
 )
-from custody.console import emit, err
+from custody.console import emit, err, escape
 from custody.errors import InputError
 
 
@@ -49,7 +49,7 @@ def _write_output(text_out: str, output: Path | None) -> None:
         output.write_text(text_out, encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror or exc}", path=str(output)) from None
-    err.print(f"wrote {output}")
+    err.print(f"wrote {escape(str(output))}")
 
 
 def fragile(
@@ -91,7 +91,7 @@ def fragile(
     from custody.radar import fragile as run_fragile
 
     check_format(fmt, ("text", "json", "markdown", "html"))
-    when = parse_time(as_of) if as_of else None
+    when = parse_time(as_of) if as_of is not None else None
     locked = read_lockfiles(lockfile_paths(lockfiles))
     policy = _policy(trust_file)
     with opened_ledger(database) as ledger, progress_bar("fetching") as progress:

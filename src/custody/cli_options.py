@@ -71,7 +71,9 @@ TimeoutOpt = Annotated[
     typer.Option(
         "--timeout",
         min=0.1,
-        help="Seconds to wait for a registry's answer before retrying (3 tries, then exit 3).",
+        help="Seconds one attempt waits on a silent registry: to connect (at most 10 s) and "
+        "for each next part of the answer; then it is retried (3 attempts, then exit 3). An "
+        "attempt still receiving an answer is cut off after 300 s (or this many, if more).",
         envvar="CUSTODY_TIMEOUT",
     ),
 ]

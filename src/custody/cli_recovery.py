@@ -206,7 +206,10 @@ def rollback(
     for note in notes:
         out.print(escape(note))
     if not changes:
-        out.print(f"{eco.value}:{name}: every recorded project already locks a trusted release")
+        out.print(
+            f"{escape(f'{eco.value}:{name}')}: every recorded project already locks a "
+            "trusted release"
+        )
     by_lock = {o.change.lockfile: o for o in outcomes}
     for c in changes:
         out.print(

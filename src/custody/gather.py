@@ -42,7 +42,8 @@ def record_publishes(ledger: Ledger, histories: Iterable[PackageHistory], now: d
     """Record the publishes of ``histories`` since ``now - RECORD_HORIZON``. Cheap when nothing
     changed: one query counts what the ledger already holds per package, and only packages
     whose count differs are written. Returns the number of events offered for writing."""
-    since = now - RECORD_HORIZON
+    # an --as-of in year 1 would overflow: from the start of time, then
+    since = now - min(RECORD_HORIZON, now - now.min.replace(tzinfo=now.tzinfo))
     events = {(h.ecosystem, h.name): _events(h, since) for h in histories}
     events = {k: v for k, v in events.items() if v}
     if not events:

@@ -357,14 +357,18 @@ class Decision:
 
 
 def parse_package_ref(text: str) -> tuple[Ecosystem, str, str | None]:
-    """Parse ``ECO:NAME[@VERSION]`` (``npm:@scope/pkg@1.2.3``, ``pypi:requests``)."""
+    """Parse ``ECO:NAME[@VERSION]`` (``npm:@scope/pkg@1.2.3``, ``pypi:requests``).
+
+    A malformed reference is bad usage: raises :class:`custody.errors.InputError` (exit 2)."""
+    from custody.errors import InputError
+
     eco_text, sep, rest = text.partition(":")
     if not sep or not rest:
-        raise ValueError(f"expected ECO:NAME[@VERSION], e.g. npm:event-stream@3.3.6; got {text!r}")
+        raise InputError(f"expected ECO:NAME[@VERSION], e.g. npm:event-stream@3.3.6; got {text!r}")
     try:
         eco = Ecosystem(eco_text.lower())
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"unknown ecosystem {eco_text!r} in {text!r}; expected one of "
             + ", ".join(e.value for e in Ecosystem)
         ) from None
@@ -374,5 +378,5 @@ def parse_package_ref(text: str) -> tuple[Ecosystem, str, str | None]:
     else:
         name, version = rest, None
     if not name:
-        raise ValueError(f"missing package name in {text!r}")
+        raise InputError(f"missing package name in {text!r}")
     return eco, name, version

@@ -76,7 +76,7 @@ def render(report: Report, *, verbose: bool = False, color: bool = False) -> str
         for d in report.decisions:
             if d.action is Action.ALLOW and d not in noted:
                 _decision(console, d, verbose)
-    when = f" as of {report.as_of.isoformat()}" if report.as_of else ""
+    when = f" as of {report.as_of.isoformat().replace('+00:00', 'Z')}" if report.as_of else ""
     console.print(
         f"{len(report.decisions)} releases checked{when}: "
         f"[green]{report.count(Action.ALLOW)} allowed[/], "

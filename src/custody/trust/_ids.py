@@ -9,6 +9,7 @@ import functools
 import re
 
 from packaging.utils import canonicalize_name, canonicalize_version
+from packaging.version import InvalidVersion, Version
 
 from custody.model import Ecosystem
 
@@ -102,6 +103,35 @@ def check_version(version: str) -> str:
         raise ValueError(
             f"{version!r} is not a version: an approval names one exact version, e.g. 4.0.1"
         )
+    return version
+
+
+_SEMVER = re.compile(
+    r"(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+)
+
+
+def check_release_version(package_key: str, version: str) -> str:
+    """Stricter than :func:`check_version`, for a version a person is about to approve: one
+    that a release can have. npm: a full SemVer version as npm stores it
+    (``MAJOR.MINOR.PATCH[-PRE][+BUILD]``; not ``1.x``, ``latest`` or ``v1.0.1``); PyPI: a
+    valid PEP 440 version. Raises ``ValueError``."""
+    check_version(version)
+    if package_key.startswith("npm:"):
+        if not _SEMVER.fullmatch(version):
+            raise ValueError(
+                f"{version!r} is not an npm release version: approve one exact version as npm "
+                "lists it, MAJOR.MINOR.PATCH (e.g. 4.0.1 or 2.0.0-beta.1), not a range, a tag "
+                "or a 'v' prefix"
+            )
+        return version
+    try:
+        Version(version)
+    except InvalidVersion:
+        raise ValueError(
+            f"{version!r} is not a PEP 440 version: approve one exact release, e.g. 2.31.0"
+        ) from None
     return version
 
 

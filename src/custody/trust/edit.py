@@ -13,12 +13,13 @@ then one group per package sorted by key (its ``trusted`` entries, then its ``ap
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import stat
 import tempfile
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
@@ -41,6 +42,7 @@ from custody.trust._ids import (
     normalize_package_key,
     normalize_version,
 )
+from custody.trust._lock import LOCK_TIMEOUT, locked
 from custody.trust._scan import Block, Outline, PathKey, Statement
 from custody.trust.load import (
     POLICY_KEYS,
@@ -175,24 +177,35 @@ class TrustFileEditor:
     """Edits one trust file in memory; :meth:`save` writes it back atomically.
 
     Argument errors and edits that could not be made safely raise :class:`TrustFileError`;
-    the text is then unchanged."""
+    the text is then unchanged. A symbolic link is followed: the file it points to is edited
+    and the link stays. To read, change and write a file while other processes may edit it
+    too, use :meth:`editing`, which holds the file's lock throughout; :meth:`save` alone
+    refuses to overwrite a file that changed on disk since it was read."""
 
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
+        self._target = path.resolve()  # through a symbolic link: its target is edited
+        self._bom = text.startswith("\ufeff")
+        text = text.removeprefix("\ufeff")
         self._crlf = "\r\n" in text
         self._text = text.replace("\r\n", "\n")
         self._parsed: tuple[dict[str, Any], Outline, TrustFile] | None = None
-        self._raw_keys: tuple[dict[str, Any], dict[str, dict[str, str]]] | None = None
+        self._raw_keys: tuple[dict[str, Any], dict[str, str]] | None = None
         self.changed = False
+        self._on_disk: bytes | None = None  # the bytes read (None: there was no file)
+        self._check_disk = False  # does save() compare the file with _on_disk?
+        self._lock_held = False
 
     @classmethod
     def open(cls, path: Path) -> TrustFileEditor:
         """An existing file; it must load cleanly (else :class:`TrustFileError`)."""
         try:
-            text = path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+            raw = path.resolve().read_bytes()
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise TrustFileError(f"cannot read it: {exc}", path=str(path)) from None
         editor = cls(path, text)
+        editor._on_disk, editor._check_disk = raw, True
         editor._state()
         return editor
 
@@ -206,7 +219,29 @@ class TrustFileEditor:
 
     @classmethod
     def open_or_new(cls, path: Path) -> TrustFileEditor:
-        return cls.open(path) if path.exists() else cls.new(path)
+        if path.exists():
+            return cls.open(path)
+        editor = cls.new(path)
+        editor._check_disk = True  # the file must still be absent when it is saved
+        return editor
+
+    @classmethod
+    @contextlib.contextmanager
+    def editing(
+        cls, path: Path, *, create: bool = False, timeout: float = LOCK_TIMEOUT
+    ) -> Iterator[TrustFileEditor]:
+        """Open ``path`` (or, with ``create``, start a new file if there is none) holding the
+        trust file's exclusive lock until the block ends, so that concurrent edits by other
+        processes wait for each other instead of losing entries. Call :meth:`save` inside the
+        block. Raises :class:`TrustFileError` when another process keeps the lock for longer
+        than ``timeout`` seconds."""
+        with locked(path.resolve(), shown=path, timeout=timeout):
+            editor = cls.open_or_new(path) if create else cls.open(path)
+            editor._lock_held = True
+            try:
+                yield editor
+            finally:
+                editor._lock_held = False
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -214,7 +249,8 @@ class TrustFileEditor:
     def text(self) -> str:
         """The text as it would be saved."""
         text = self._text if self._text.endswith("\n") else self._text + "\n"
-        return text.replace("\n", "\r\n") if self._crlf else text
+        text = text.replace("\n", "\r\n") if self._crlf else text
+        return "\ufeff" + text if self._bom else text
 
     @property
     def trust_file(self) -> TrustFile:
@@ -226,16 +262,19 @@ class TrustFileEditor:
             self._parsed = (tomllib.loads(self._text), Outline(self._text), trust)
         return self._parsed
 
-    def _raw_key(self, kind: str, key: str) -> str:
-        """The spelling the file already uses for a package key, else the canonical one."""
+    def _raw_key(self, key: str) -> str:
+        """The spelling the file already uses for a package key, in either table (the loader
+        allows one spelling of a package in the whole file), else the canonical one: adding an
+        approval next to ``trusted."pypi:Foo.Bar"`` writes ``approved."pypi:Foo.Bar"``."""
         data = self._state()[0]
         if self._raw_keys is None or self._raw_keys[0] is not data:
-            spellings = {
-                k: {lookup_key(raw): raw for raw in data.get(k, {})}
-                for k in ("trusted", "approved")
-            }
+            spellings: dict[str, str] = {}
+            for k in ("trusted", "approved"):
+                table = data.get(k, {})
+                for raw in table if isinstance(table, dict) else ():
+                    spellings.setdefault(lookup_key(raw), raw)
             self._raw_keys = (data, spellings)
-        return str(self._raw_keys[1][kind].get(key, key))
+        return str(self._raw_keys[1].get(key, key))
 
     # -- trusted ---------------------------------------------------------------------------------
 
@@ -270,7 +309,7 @@ class TrustFileEditor:
         """Remove every entry of ``package_key`` whose custodian is ``custodian`` (compared
         without regard to case). Comments around the entries stay. False if there was none."""
         key = self._package(package_key)
-        return self._remove_trusted(("trusted", self._raw_key("trusted", key)), custodian)
+        return self._remove_trusted(("trusted", self._raw_key(key)), custodian)
 
     def remove_trusted_everywhere(self, custodian: str) -> bool:
         return self._remove_trusted(("trusted-everywhere",), custodian)
@@ -312,7 +351,7 @@ class TrustFileEditor:
             if key is None:
                 inserts.append((("trusted-everywhere",), _EVERYWHERE, _trusted_fields(entry)))
             else:
-                raw = self._raw_key("trusted", key)
+                raw = self._raw_key(key)
                 inserts.append((("trusted", raw), (2, key, 0), _trusted_fields(entry)))
         if inserts:
             self._insert_tables(data, outline, inserts)
@@ -377,7 +416,7 @@ class TrustFileEditor:
             ("at", when),
         ]
         data, outline, _ = self._state()
-        raw = self._raw_key("approved", key)
+        raw = self._raw_key(key)
         entries = data.get("approved", {}).get(raw, [])
         wanted = normalize_version(key, version)
         for i, existing in enumerate(entries):
@@ -392,7 +431,7 @@ class TrustFileEditor:
         """Remove the approval of ``version``. False if there was none."""
         key = self._package(package_key)
         data, outline, _ = self._state()
-        raw = self._raw_key("approved", key)
+        raw = self._raw_key(key)
         collection = ("approved", raw)
         entries = _get(data, collection)
         if not isinstance(entries, list):
@@ -484,30 +523,71 @@ class TrustFileEditor:
 
     def save(self) -> None:
         """Write the file atomically (a temporary file in the same folder, then a rename),
-        keeping the permissions of the file it replaces."""
+        keeping the permissions (and, where allowed, the owner) of the file it replaces.
+        Through a symbolic link, the link's target is written and the link stays.
+
+        Refused with :class:`TrustFileError`, and nothing written: a read-only file (make it
+        writable to let Custody edit it), and a file that changed on disk since it was read
+        (another process edited it meanwhile: run the edit again)."""
         text = self.text  # every edit was checked when it was made
-        folder = self.path.parent
+        data = text.encode("utf-8")
+        target = self._target
+        where = str(self.path)
+        hold = contextlib.nullcontext() if self._lock_held else locked(target, shown=self.path)
+        with hold:
+            try:
+                st: os.stat_result | None = target.stat()
+            except FileNotFoundError:
+                st = None
+            except OSError as exc:
+                raise TrustFileError(f"cannot write it: {exc}", path=where) from None
+            if st is not None and not stat.S_ISREG(st.st_mode):
+                raise TrustFileError("cannot write it: not a regular file", path=where)
+            if self._check_disk:
+                try:
+                    now = target.read_bytes() if st is not None else None
+                except OSError as exc:
+                    raise TrustFileError(f"cannot read it: {exc}", path=where) from None
+                if now != self._on_disk:
+                    raise TrustFileError(
+                        "it changed on disk since custody read it (edited by another process "
+                        "at the same time?); nothing was written: run the command again",
+                        path=where,
+                    )
+            if st is not None and (
+                not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+                or not os.access(target, os.W_OK)
+            ):
+                raise TrustFileError(
+                    "it is read-only; nothing was written (make it writable to let custody "
+                    "edit it)",
+                    path=where,
+                )
+            self._write(target, data, st)
+        self._on_disk, self._check_disk = data, True
+        self.changed = False
+
+    def _write(self, target: Path, data: bytes, st: os.stat_result | None) -> None:
+        mode = stat.S_IMODE(st.st_mode) if st is not None else 0o644
         try:
-            mode = stat.S_IMODE(self.path.stat().st_mode)
-        except OSError:
-            mode = 0o644
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         except OSError as exc:
             raise TrustFileError(f"cannot write it: {exc}", path=str(self.path)) from None
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                out.write(text)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(tmp, mode)
-            os.replace(tmp, self.path)
+            if st is not None and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                with contextlib.suppress(OSError):  # only root may give a file away
+                    os.chown(tmp, st.st_uid, st.st_gid)
+            os.replace(tmp, target)
         except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
             if isinstance(exc, OSError):
                 raise TrustFileError(f"cannot write it: {exc}", path=str(self.path)) from None
             raise
-        self.changed = False
 
     # -- text surgery ----------------------------------------------------------------------------
 
@@ -557,6 +637,10 @@ class TrustFileEditor:
         outline: Outline,
         inserts: Sequence[tuple[tuple[str, ...], Section, list[tuple[str, tuple[str, object]]]]],
     ) -> None:
+        for collection, _, _ in inserts:
+            existing = _get(data, collection)
+            if isinstance(existing, list):  # entries must be [[tables]] to add one after them
+                self._array_blocks(outline, collection, len(existing))
         expected = copy.deepcopy(data)
         edits = []
         layout = _Layout(outline)
@@ -746,12 +830,25 @@ def write_baseline(
     adds to an existing file and never touches what is there (a custodian the file already
     lists for a package is skipped); without it, an existing file is an error (the caller
     deletes it first to start over). Returns how many entries were added."""
-    if path.exists() and not merge:
-        raise TrustFileError(
-            "already exists; merge into it, or delete it to write a new baseline",
-            path=str(path),
-        )
-    editor = TrustFileEditor.open_or_new(path)
+    with TrustFileEditor.editing(path, create=True) as editor:
+        if editor._on_disk is not None and not merge:  # the file exists
+            raise TrustFileError(
+                "already exists; merge into it, or delete it to write a new baseline",
+                path=str(path),
+            )
+        added = _add_baseline(editor, entries, generated_by=generated_by, when=when)
+        if added or editor.changed:
+            editor.save()
+    return added
+
+
+def _add_baseline(
+    editor: TrustFileEditor,
+    entries: Mapping[str, Sequence[TrustedEntry]],
+    *,
+    generated_by: str,
+    when: datetime,
+) -> int:
     trust = editor.trust_file
     note = f"baseline written by {generated_by} on {_as_utc(when, end=False).date().isoformat()}"
     items: list[tuple[str | None, TrustedEntry]] = []
@@ -780,7 +877,4 @@ def write_baseline(
             except TrustFileError as exc:  # say which package the registry named it for
                 raise _bad(f"cannot trust a custodian of {key}: {exc.reason}") from None
             items.append((key, entry))
-    added = editor._add_trusted(items)
-    if added or editor.changed:
-        editor.save()
-    return added
+    return editor._add_trusted(items)

@@ -47,11 +47,15 @@ _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=
 _UNITS["m"] = timedelta(minutes=1)
 _TOML_ERROR = re.compile(r"^(.*) \(at line (\d+), column (\d+)\)$", re.DOTALL)
 _END_OF_DAY = time(23, 59, 59, 999999, tzinfo=UTC)
+MAX_DURATION = timedelta(weeks=520)
+"""The longest duration the file may give (10 years): anything longer means "never", which
+is not what a cooldown is for, and would overflow a time computed from it."""
 
 
 def parse_duration(text: str) -> timedelta:
     """``"48h"`` -> 48 hours. Units: ``m`` minutes, ``h`` hours, ``d`` days, ``w`` weeks; parts
-    may be combined (``"1d12h"``); ``"0"`` is no time at all. Raises ``ValueError``."""
+    may be combined (``"1d12h"``); ``"0"`` is no time at all; at most :data:`MAX_DURATION`.
+    Raises ``ValueError``."""
     if text == "0":
         return timedelta(0)
     if not _DURATION.fullmatch(text):
@@ -64,7 +68,11 @@ def parse_duration(text: str) -> timedelta:
         for number, unit in _DURATION_PART.findall(text):
             total += int(number) * _UNITS[unit]
     except OverflowError:
-        raise ValueError(f"duration {text!r} is too long") from None
+        total = MAX_DURATION + MAX_DURATION
+    if total > MAX_DURATION:
+        raise ValueError(
+            f"{text!r} is too long: at most {format_duration(MAX_DURATION)} (10 years)"
+        )
     return total
 
 
@@ -84,7 +92,9 @@ def format_duration(value: timedelta) -> str:
 
 def find_trust_file(start: Path) -> Path | None:
     """``custody.toml`` in ``start`` or the nearest parent, looking no higher than the root of
-    the git work tree that contains ``start`` (or the file-system root)."""
+    the git work tree that contains ``start`` (or the file-system root). Something else by
+    that name (a directory, a broken link) is an error, not skipped: the search must not go on
+    to a parent's file. Raises :class:`TrustFileError`."""
     here = start.resolve()
     if not here.is_dir():
         here = here.parent
@@ -92,6 +102,12 @@ def find_trust_file(start: Path) -> Path | None:
         candidate = folder / TRUST_FILE_NAME
         if candidate.is_file():
             return candidate
+        if candidate.exists() or candidate.is_symlink():
+            what = "a directory" if candidate.is_dir() else "not a readable file"
+            raise TrustFileError(
+                f"is {what}; the trust file must be a file (or pass --trust-file)",
+                path=str(candidate),
+            )
         if (folder / ".git").exists():
             return None
     return None
@@ -248,12 +264,20 @@ class _Reader:
                 for i, t in enumerate(self._tables(data["trusted-everywhere"], at))
             )
         trusted: dict[str, tuple[TrustedEntry, ...]] = {}
+        spelled: dict[str, str] = {}  # one spelling of a package in the whole file
         for key, raw, items in self._packages(data, "trusted"):
+            spelled[key] = raw
             trusted[key] = tuple(
                 self._trusted(("trusted", raw, i), t, key) for i, t in enumerate(items)
             )
         approved: dict[str, tuple[ApprovalEntry, ...]] = {}
         for key, raw, items in self._packages(data, "approved"):
+            if spelled.get(key, raw) != raw:
+                self.fail(
+                    f"{raw!r} and {spelled[key]!r} name the same package; spell it one way "
+                    "in [[trusted]] and [[approved]]",
+                    ("approved", raw),
+                )
             approved[key] = self._approvals(key, raw, items)
         return TrustFile(self.path, policy, everywhere, trusted, approved)
 
