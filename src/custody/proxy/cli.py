@@ -394,7 +394,8 @@ def approvals_export(
             denied.append(f"{key}@{r.version}")
             if editor.trust_file.approval(key, r.version) is not None:
                 _err.print(
-                    f"[yellow]warning:[/] {key}@{r.version} is approved in {path} but was "
+                    f"[yellow]warning:[/] {escape(key)}@{escape(r.version)} is approved in "
+                    f"{escape(str(path))} but was "
                     "denied at the firewall later; review that entry"
                 )
             continue
@@ -406,10 +407,14 @@ def approvals_export(
         written += 1
     if written:
         editor.save()
-    _err.print(f"{written} approval(s) written to {path} at {datetime.now(UTC):%Y-%m-%d %H:%M}Z")
+    _err.print(
+        f"{written} approval(s) written to {escape(str(path))} at "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M}Z"
+    )
     if denied:
         _err.print(
-            f"{len(denied)} denial(s) not exportable (kept in the ledger): {', '.join(denied)}"
+            f"{len(denied)} denial(s) not exportable (kept in the ledger): "
+            + escape(", ".join(denied))
         )
     if written:
         _err.print("Review the change and commit it: the CI gate (custody check) reads it.")
