@@ -10,7 +10,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.support.clients import Result, clean_env, custody
+from tests.support.clients import Result, clean_env, custody, project_env
 
 LOCK = """{
   "name": "app",
@@ -35,12 +35,9 @@ def project(tmp_path: Path) -> Path:
 
 
 def run(project: Path, registry: str, *args: str) -> Result:
-    env = clean_env(
-        project.parent / "home",
-        CUSTODY_NPM_REGISTRY=registry,
-        CUSTODY_DATABASE_URL=f"sqlite:///{project.parent / 'ledger.sqlite3'}",
+    return custody(
+        "check", "--timeout", "1", *args, cwd=project, env=project_env(project, registry)
     )
-    return custody("check", "--timeout", "1", *args, cwd=project, env=env)
 
 
 def test_malformed_lockfile_names_file_and_line(project: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from custody.demo.registry import serve
 from custody.demo.story import documents, lockfile, tarballs
 from custody.trust import load_trust_file
-from tests.support.clients import Result, clean_env, custody
+from tests.support.clients import Result, custody, project_env
 
 TRUST = '# ours\n[[trusted."npm:leftish"]]\ncustodian = "npm:user/alice"\n'
 LOCK = {
@@ -30,14 +30,6 @@ LOCK = {
 }
 
 
-def _env(root: Path, registry: str = "http://127.0.0.1:9/") -> dict[str, str]:
-    return clean_env(
-        root / "home",
-        CUSTODY_NPM_REGISTRY=registry,
-        CUSTODY_DATABASE_URL=f"sqlite:///{root / 'ledger.sqlite3'}",
-    )
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "app"
@@ -47,7 +39,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def run(project: Path, *args: str) -> Result:
-    return custody(*args, cwd=project, env=_env(project.parent))
+    return custody(*args, cwd=project, env=project_env(project))
 
 
 def _approve(project: Path, ref: str, *extra: str) -> Result:
@@ -75,7 +67,7 @@ def test_approve_through_a_symlink_edits_the_target_and_keeps_the_link(tmp_path:
 
 
 def test_concurrent_approvals_and_trusts_keep_every_entry(project: Path) -> None:
-    env = _env(project.parent)
+    env = project_env(project)
     argv = [sys.executable, "-m", "custody"]
     runs = [
         [*argv, "approve", f"npm:leftish@1.0.{i}", "-r", f"reason {i}", "--by", "me"]
@@ -227,7 +219,7 @@ def test_init_merge_that_adds_nothing_does_not_say_wrote(
     tmp_path: Path, demo_registry: str
 ) -> None:
     project = _demo_project(tmp_path, demo_registry)
-    env = _env(tmp_path, demo_registry)
+    env = project_env(project, demo_registry)
     first = custody("init", cwd=project, env=env)
     assert first.code == 0, first.stderr
     assert "wrote" in first.stderr
@@ -240,7 +232,7 @@ def test_init_merge_that_adds_nothing_does_not_say_wrote(
 
 def test_history_and_check_spell_utc_as_z(tmp_path: Path, demo_registry: str) -> None:
     project = _demo_project(tmp_path, demo_registry)
-    env = _env(tmp_path, demo_registry)
+    env = project_env(project, demo_registry)
     assert custody("init", cwd=project, env=env).code == 0
     history = custody(
         "history", "npm:event-stream", "-f", "json", "--as-of", "2018-10-01", cwd=project, env=env

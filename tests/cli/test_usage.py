@@ -15,7 +15,7 @@ import pytest
 from custody import gather
 from custody.errors import InputError
 from custody.model import Ecosystem, parse_package_ref
-from tests.support.clients import Result, clean_env, custody
+from tests.support.clients import Result, custody, project_env
 
 TRUST = '[[trusted."npm:leftish"]]\ncustodian = "npm:user/alice"\n'
 
@@ -29,12 +29,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def run(project: Path, *args: str) -> Result:
-    env = clean_env(
-        project.parent / "home",
-        CUSTODY_NPM_REGISTRY="http://127.0.0.1:9/",
-        CUSTODY_DATABASE_URL=f"sqlite:///{project.parent / 'ledger.sqlite3'}",
-    )
-    return custody(*args, cwd=project, env=env)
+    return custody(*args, cwd=project, env=project_env(project))
 
 
 def _usage_error(result: Result, *fragments: str) -> None:

@@ -35,6 +35,16 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def project_env(project: Path, registry: str = "http://127.0.0.1:9/") -> dict[str, str]:
+    """``clean_env`` for a project folder: its npm registry (by default a port nobody answers
+    on) and a ledger of its own beside it."""
+    return clean_env(
+        project.parent / "home",
+        CUSTODY_NPM_REGISTRY=registry,
+        CUSTODY_DATABASE_URL=f"sqlite:///{project.parent / 'ledger.sqlite3'}",
+    )
+
+
 def custody(*args: str, cwd: Path, env: dict[str, str], timeout: float = 180) -> Result:
     """The real CLI in a subprocess (``python -m custody``), as a user runs it."""
     done = subprocess.run(
