@@ -212,10 +212,14 @@ def history(
         hist, observations = package_history(
             eco, name, ledger, registry_settings(npm_registry, pypi_index, [eco])
         )
-    hist = hist.as_of(when)
+    # The timeline of the full history, cut at ``when``: it still knows which releases were
+    # unpublished later (``PackageHistory.as_of`` makes them plain releases without details).
     events = [
-        e for e in timeline(hist, observations) if when is None or e.at is None or e.at <= when
+        e
+        for e in timeline(hist, observations, as_of=when)
+        if when is None or e.at is None or e.at <= when
     ]
+    hist = hist.as_of(when)
     if fmt == "json":
         doc = {
             "schema": "custody/history@1",

@@ -52,3 +52,15 @@ class PackageNotFound(CustodyError):
         self.registry = registry
         self.package = package
         super().__init__(f"{package} not found on {registry}")
+
+
+class LedgerError(InputError):
+    """The ledger database failed once open (a full disk, corrupt pages, a lost PostgreSQL
+    connection): exit 2. ``database`` is its URL with the password hidden, ``operation`` what
+    Custody was doing; the message never holds the SQL statement or its parameters."""
+
+    def __init__(self, database: str, operation: str, reason: str):
+        self.database = database
+        self.operation = operation
+        super().__init__(f"the ledger database {database} failed while {operation}: {reason}")
+        self.reason = reason

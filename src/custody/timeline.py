@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from custody.model import Observation, PackageHistory
+from custody.model import Observation, PackageHistory, Release
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,13 +20,45 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def timeline(history: PackageHistory, observations: Sequence[Observation] = ()) -> list[Event]:
+REMOVED_DETAILS = "details removed from the registry when it was unpublished"
+
+
+def timeline(
+    history: PackageHistory,
+    observations: Sequence[Observation] = (),
+    *,
+    as_of: datetime | None = None,
+) -> list[Event]:
+    """The events of ``history`` (and ``observations``), oldest first.
+
+    ``as_of``: the timeline as it looked then. Releases published later are left out, and a
+    release unpublished later is shown as published then, without details: the registry
+    removed its publisher, maintainers and provenance when it was unpublished. Pass the full
+    history with ``as_of`` rather than ``history.as_of(when)``, which turns such a release into
+    a plain one; a release of an already cut history with no custody details and no files is
+    recognised as one anyway.
+
+    Maintainer, provenance and repository changes compare each release with the last earlier
+    release whose custody is known: never with an unpublished one, which has none."""
     events: list[Event] = []
-    previous = None
+    previous: Release | None = None  # the last earlier release whose custody is known
     for r in history.releases:
-        if r.unpublished:
+        if as_of is not None and r.published_at is not None and r.published_at > as_of:
+            continue  # published later (``PackageHistory.as_of`` drops them the same way)
+        if r.unpublished and as_of is None:
             events.append(
                 Event(r.published_at, "unpublished", r.version, f"{r.version} (since unpublished)")
+            )
+            continue
+        if r.unpublished or _details_removed(r):
+            events.append(
+                Event(
+                    r.published_at,
+                    "publish",
+                    r.version,
+                    f"{r.version} published ({REMOVED_DETAILS})",
+                    {"publisher": None, "provenance": None, "details_removed": True},
+                )
             )
             continue
         who = r.publisher.id if r.publisher else "unknown publisher"
@@ -109,3 +141,16 @@ def timeline(history: PackageHistory, observations: Sequence[Observation] = ()) 
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _details_removed(r: Release) -> bool:
+    """A release of a history cut by ``PackageHistory.as_of`` that was unpublished later: it
+    keeps its version and time, nothing else (a published release has files)."""
+    return (
+        not r.artifacts
+        and r.publisher is None
+        and r.maintainers is None
+        and r.provenance is None
+        and r.dependencies is None
+        and r.repository is None
+    )

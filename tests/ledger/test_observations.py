@@ -147,9 +147,9 @@ def _writes(ledger: Ledger) -> Iterator[list[str]]:
     write = db.write
 
     @contextmanager
-    def counted_write() -> Iterator[Connection]:
+    def counted_write(operation: str = "writing") -> Iterator[Connection]:
         sent.append("write transaction")
-        with write() as conn:
+        with write(operation) as conn:
             yield conn
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -210,10 +210,10 @@ def test_writes_only_what_changed_when_another_writer_got_there_first(ledger: Le
     write = db.write
 
     @contextmanager
-    def raced_write() -> Iterator[Connection]:
+    def raced_write(operation: str = "writing") -> Iterator[Connection]:
         del db.write  # the other writer goes through the real method
         ledger.observe(_at(T2, {(PYPI, "a"): [ALICE, BOB]}))
-        with write() as conn:
+        with write(operation) as conn:
             yield conn
 
     db.write = raced_write  # type: ignore[method-assign]

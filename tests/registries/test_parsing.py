@@ -381,3 +381,170 @@ def test_a_pool_without_workers_parses_in_process() -> None:
             await pool.aclose()
 
     assert_parsed_as_in_process([body], [asyncio.run(go())])
+
+
+class _FakeProcess:
+    """Just enough of ``asyncio.subprocess.Process`` for a ``_Worker``: the test writes what
+    the worker says (``stdout``) and decides when it exits (``exit``)."""
+
+    def __init__(self) -> None:
+        self.stdout = asyncio.StreamReader()
+        self.stdin = _FakeStdin()
+        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.returncode: int | None = None
+        self.pid = 0
+
+    def exit(self) -> None:
+        self.returncode = 0
+        if not self.exited.done():
+            self.exited.set_result(0)
+
+    async def wait(self) -> int:
+        return await self.exited
+
+    def kill(self) -> None:
+        self.stdout.feed_eof()
+        self.exit()
+
+
+class _FakeStdin:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("exits_first", [True, False])
+def test_stopping_a_worker_whose_greeting_arrives_meanwhile_ends(
+    exits_first: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hang of ``custody check --offline`` (3 runs in 56): a registry failure cancels the
+    run while a parser worker has just started; closing the pool stops the worker, which
+    writes its greeting and ends at the same moment. Its reader was cancelled just as the
+    greeting arrived, and ``asyncio.wait_for`` (Python 3.11) swallowed the cancellation: the
+    reader went on to wait for a request that never came, and ``stop`` waited for the reader
+    forever. Whichever comes first, the greeting or the exit, ``stop`` ends at once."""
+    from custody.registries import parsing
+    from custody.registries.parsing import _Worker
+
+    monkeypatch.setattr(parsing, "STOP_S", 2.0)
+
+    async def go() -> _Worker:
+        proc = _FakeProcess()
+        worker = _Worker(proc, stall_s=30)  # type: ignore[arg-type]
+        for _ in range(3):
+            await asyncio.sleep(0)  # the reader waits for the greeting
+        stopping = asyncio.ensure_future(worker.stop())
+        for _ in range(3):
+            await asyncio.sleep(0)  # stop() waits for the process to end
+        if exits_first:
+            proc.exit()
+        proc.stdout.feed_data(hello())
+        proc.stdout.feed_eof()
+        if not exits_first:
+            proc.exit()
+        done, _ = await asyncio.wait({stopping}, timeout=10)
+        assert done, "stop() hung"
+        await stopping
+        assert worker.reader.done()
+        return worker
+
+    started = time.monotonic()
+    worker = asyncio.run(asyncio.wait_for(go(), timeout=30))
+    assert not worker.alive
+    assert time.monotonic() - started < 8
+
+
+def test_stopping_a_worker_fails_the_requests_still_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request in flight when its worker is stopped (the run was cancelled while documents
+    were being parsed) fails with ``WorkerGone``: nothing awaits an answer forever."""
+    from custody.registries import parsing
+    from custody.registries.parsing import WorkerGone, _Worker
+
+    monkeypatch.setattr(parsing, "STOP_S", 0.5)
+
+    async def go() -> None:
+        proc = _FakeProcess()
+        worker = _Worker(proc, stall_s=30)  # type: ignore[arg-type]
+        proc.stdout.feed_data(hello())
+        for _ in range(100):
+            if worker.ready:
+                break
+            await asyncio.sleep(0)
+        assert worker.ready
+        asking = asyncio.ensure_future(
+            worker.parse(("npm-packument", b"{}", "pkg", REGISTRY, WHEN, 10**6))
+        )
+        await asyncio.sleep(0)
+        stopping = asyncio.ensure_future(worker.stop())  # the fake never exits
+        done, _ = await asyncio.wait({stopping, asking}, timeout=10)
+        assert done == {stopping, asking}, "stop() or the request hung"
+        with pytest.raises(WorkerGone):
+            asking.result()
+
+    asyncio.run(asyncio.wait_for(go(), timeout=30))
+
+
+def test_an_offline_miss_while_workers_start_and_parse_ends_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A registry failure raised while the workers are still starting and documents wait for
+    them: the other fetches are cancelled, the pool closes, the failure comes out; within a
+    bound, and no worker process is left."""
+    from custody.errors import RegistryUnavailable
+    from custody.model import Ecosystem
+    from custody.registries import parsing
+    from custody.registries.facade import fetch_histories
+
+    monkeypatch.setattr(parsing, "STOP_S", 2.0)
+    slow_start = [
+        sys.executable,
+        "-c",
+        "import time; time.sleep(0.3); from custody.registries.parse_worker import main; main()",
+    ]
+    bodies = [packument(f"pkg-{i}", 60) for i in range(12)]
+
+    class Reader:
+        def __init__(self, pool: ParsePool) -> None:
+            self.pool = pool
+
+        def cache_urls(self, name: str) -> list[str]:
+            return []
+
+        async def history(self, name: str) -> bytes:
+            if name == "missing":
+                await asyncio.sleep(0.05)  # the workers are starting, requests in flight
+                raise RegistryUnavailable(REGISTRY, f"offline mode and no cached copy of {name}")
+            i = int(name.split("-")[1])
+            return await self.pool.parse("npm-packument", bodies[i], name, REGISTRY, WHEN, 10**8)
+
+    async def go() -> list[asyncio.subprocess.Process]:
+        pool = ParsePool(workers=2, argv=slow_start)
+        pool.start()
+        procs: list[asyncio.subprocess.Process] = []
+        try:
+            reader = Reader(pool)
+            names = [f"pkg-{i}" for i in range(len(bodies))] + ["missing"]
+            with pytest.raises(RegistryUnavailable):
+                await fetch_histories(
+                    {Ecosystem.NPM: reader},  # type: ignore[dict-item]
+                    [(Ecosystem.NPM, n) for n in names],
+                )
+            procs = [f.result().proc for f in pool._started if f.done() and not f.exception()]
+        finally:
+            await pool.aclose()
+        return procs
+
+    started = time.monotonic()
+    procs = asyncio.run(asyncio.wait_for(go(), timeout=40))
+    assert time.monotonic() - started < 30
+    assert procs and all(p.returncode is not None for p in procs)

@@ -89,7 +89,7 @@ def add_review(
         "by": by,
         "reason": reason,
     }
-    with db.write() as conn:
+    with db.write("recording a proxy review") as conn:
         new_id = conn.execute(_r.insert().values(**values).returning(_r.c.id)).scalar_one()
     return Review(
         int(new_id), as_utc(at), Ecosystem(ecosystem), package, version, verdict, by, reason
@@ -99,7 +99,7 @@ def add_review(
 def reviews_since(db: Database, after_id: int = 0, *, limit: int = 10_000) -> list[Review]:
     """Reviews with an id above ``after_id``, oldest first."""
     stmt = select(_r).where(_r.c.id > after_id).order_by(_r.c.id).limit(limit)
-    with db.read() as conn:
+    with db.read("reading proxy reviews") as conn:
         return [
             Review(
                 int(row.id),
@@ -119,7 +119,7 @@ def state_marker(db: Database) -> StateMarker:
     """One round trip: the newest review id and the known-bad table's size and newest import."""
     reviews = select(func.coalesce(func.max(_r.c.id), 0)).scalar_subquery()
     stmt = select(reviews, func.count(), func.max(known_bad.c.imported_at)).select_from(known_bad)
-    with db.read() as conn:
+    with db.read("reading the proxy state") as conn:
         row = conn.execute(stmt).one()
     imported = row[2]
     if isinstance(imported, str):  # SQLite: max() over the text column bypasses the type
@@ -141,7 +141,7 @@ def replace_holds(
     when = as_utc(seen_at, "seen_at")
     versions = [h[0] for h in held]
     mine = and_(_h.c.ecosystem == eco, _h.c.package == package)
-    with db.write() as conn:
+    with db.write("recording held releases") as conn:
         db.lock(conn, f"proxy_holds:{eco}:{package}")
         gone = delete(_h).where(mine)
         if versions:
@@ -197,7 +197,7 @@ def held_releases(
     if package is not None:
         stmt = stmt.where(_h.c.package == package)
     stmt = stmt.order_by(_h.c.last_seen.desc(), _h.c.package, _h.c.version).limit(limit)
-    with db.read() as conn:
+    with db.read("reading held releases") as conn:
         return [
             HeldRelease(
                 Ecosystem(row.ecosystem),
@@ -218,11 +218,11 @@ def first_seen(db: Database, ecosystem: Ecosystem, package: str, now: datetime) 
     eco = Ecosystem(ecosystem).value
     _p = proxy_packages
     query = select(_p.c.first_seen).where(_p.c.ecosystem == eco, _p.c.package == package)
-    with db.read() as conn:
+    with db.read("reading when a package was first seen") as conn:
         found = conn.execute(query).scalar_one_or_none()
     if found is not None:
         return as_utc(found)
-    with db.write() as conn:
+    with db.write("recording when a package was first seen") as conn:
         conn.execute(
             db.insert_ignore(_p),
             [{"ecosystem": eco, "package": package, "first_seen": as_utc(now, "now")}],

@@ -12,6 +12,7 @@ a 304 only ``touch``es ``fetched_at`` instead of compressing and rewriting the w
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -24,6 +25,7 @@ from custody.ledger.schema import as_utc, http_cache
 from custody.registries.base import CachedResponse
 from custody.registries.gzipped import gunzip, inflated_size, is_gzip
 
+log = logging.getLogger(__name__)
 _LEVEL = 1
 CHECKPOINT_AFTER = 8 * 2**20
 """Bytes stored in one batch (a cold run's documents) after which the write-ahead log is
@@ -67,7 +69,7 @@ def load(db: Database, urls: Sequence[str], *, bodies: bool = True) -> dict[str,
     if not wanted:
         return found
     query = _LOAD if bodies else _LOAD_LEAN
-    with db.read() as conn:
+    with db.read("reading cached registry responses") as conn:
         for chunk in chunked(wanted):
             params = {"urls": list(chunk)}
             if db.is_postgres:  # bytea in binary, not hex: see Database.binary_rows
@@ -76,10 +78,13 @@ def load(db: Database, urls: Sequence[str], *, bodies: bool = True) -> dict[str,
                 rows = conn.execute(query, params)
             for row in rows:
                 omitted = row.body is None
+                body = b"" if omitted else _inflated_or_none(row.url, row.body, row.body_size)
+                if body is None:
+                    continue  # damaged: a miss, fetched again (and replaced) like one
                 found[row.url] = CachedResponse(
                     url=row.url,
                     status=row.status,
-                    body=b"" if omitted else _inflate(row.body, row.body_size),
+                    body=body,
                     fetched_at=as_utc(row.fetched_at),
                     etag=row.etag,
                     last_modified=row.last_modified,
@@ -91,6 +96,18 @@ def load(db: Database, urls: Sequence[str], *, bodies: bool = True) -> dict[str,
                     final_url=row.final_url,
                 )
     return found
+
+
+def _inflated_or_none(url: str, blob: bytes, size: int | None) -> bytes | None:
+    """The stored body, or None when it cannot be inflated: a damaged row is a cache miss, as
+    a damaged parsed copy is (``custody.registries.derived``), never the end of every run."""
+    try:
+        return _inflate(blob, size or 0)
+    except (zlib.error, ValueError, OSError, EOFError) as exc:
+        log.warning(
+            "ignoring the cached response for %s: its stored body is damaged (%s)", url, exc
+        )
+        return None
 
 
 def _inflate(blob: bytes, size: int) -> bytes:
@@ -134,7 +151,7 @@ def store(db: Database, entries: Sequence[CachedResponse]) -> None:
             full.append(row)
     if not full and not lean:
         return
-    with db.write() as conn:
+    with db.write("storing registry responses") as conn:
         if full:
             conn.execute(db.upsert(http_cache), full)
         if lean:
@@ -162,7 +179,7 @@ def touch(
             plain.append(row)
     if not plain and not renewed:
         return
-    with db.write() as conn:
+    with db.write("updating cached registry responses") as conn:
         if plain:
             conn.execute(_TOUCH, plain)
         if renewed:

@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,14 +21,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from custody.cache_dir import cache_base
-from custody.errors import InputError
+from custody.errors import InputError, LedgerError
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
@@ -75,8 +76,11 @@ def resolve_url(url: str | None) -> URL:
         return URL.create("sqlite+pysqlite", database=str(default_sqlite_path()))
     try:
         parsed = make_url(text_url)
-    except ArgumentError as exc:
-        raise InputError(f"invalid ledger database URL {redact(text_url)!r}: {exc}") from None
+    except (ArgumentError, ValueError) as exc:
+        # ValueError: a port that is not a number ("host:notaport", "[::1/db"). Its message
+        # could quote the URL: redacted too.
+        reason = redact(str(exc))
+        raise InputError(f"invalid ledger database URL {redact(text_url)!r}: {reason}") from None
     backend, _, driver = parsed.drivername.partition("+")
     if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
         return parsed.set(drivername="postgresql+psycopg")
@@ -145,20 +149,48 @@ class Database:
             raise RuntimeError("the ledger is closed")
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A connection for reads; its implicit transaction is rolled back on exit."""
+    def read(self, operation: str = "reading") -> Iterator[Connection]:
+        """A connection for reads; its implicit transaction is rolled back on exit. A database
+        error raises ``LedgerError`` naming ``operation`` (see ``failed``)."""
         self._check_open()
-        with self.engine.connect() as conn:
-            yield conn
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except Exception as exc:
+            error = self.failed(exc, operation)
+            if error is exc:
+                raise
+            raise error from None
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, operation: str = "writing") -> Iterator[Connection]:
         """A write transaction, committed on success. On SQLite it starts with ``BEGIN
         IMMEDIATE``: taking the write lock up front means ``busy_timeout`` applies, instead of a
-        read transaction failing at once with SQLITE_BUSY when it later tries to write."""
+        read transaction failing at once with SQLITE_BUSY when it later tries to write. A
+        database error raises ``LedgerError`` naming ``operation`` (see ``failed``)."""
         self._check_open()
-        with self._writer.begin() as conn:
-            yield conn
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except Exception as exc:
+            error = self.failed(exc, operation)
+            if error is exc:
+                raise
+            raise error from None
+
+    def failed(self, exc: Exception, operation: str) -> Exception:
+        """What to raise for ``exc``, raised while ``operation``: a ``LedgerError`` for an error
+        of the database (a full disk, corrupt pages, a lost connection), else ``exc`` itself.
+
+        The message is the driver's first line, without the SQL statement and parameters that
+        SQLAlchemy appends (a traceback showed both), the password hidden. A constraint
+        violation stays what it is: a bug in Custody, not an unusable ledger."""
+        reason = _database_error(exc)
+        if reason is None:
+            return exc
+        if self.url.password:
+            reason = reason.replace(str(self.url.password), "***")
+        return LedgerError(self.url_for_display, operation, reason)
 
     def binary_rows(
         self, conn: Connection, statement: Select[Any], params: Mapping[str, Any]
@@ -231,6 +263,28 @@ class Database:
             self._checkpointer.join()
         self.closed = True
         self.engine.dispose()
+
+
+def _database_error(exc: BaseException) -> str | None:
+    """The first line of the driver's message if ``exc`` is an error of the database (through
+    SQLAlchemy, or psycopg's own for ``binary_rows``), else None."""
+    if isinstance(exc, IntegrityError):
+        return None
+    if isinstance(exc, DBAPIError):
+        orig: BaseException = exc.orig if isinstance(exc.orig, BaseException) else exc
+    elif isinstance(exc, sqlite3.Error):
+        orig = exc
+    else:
+        psycopg = sys.modules.get("psycopg")  # loaded only by a PostgreSQL ledger
+        if psycopg is None or not isinstance(exc, psycopg.Error):
+            return None
+        if isinstance(exc, psycopg.IntegrityError):
+            return None
+        orig = exc
+    if isinstance(orig, sqlite3.IntegrityError):
+        return None
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
 
 
 def _excluded(

@@ -54,7 +54,7 @@ def record_decisions(db: Database, records: Iterable[DecisionRecord]) -> None:
     ]
     if not rows:
         return
-    with db.write() as conn:
+    with db.write("recording decisions") as conn:
         conn.execute(_t.insert(), rows)
 
 
@@ -75,7 +75,7 @@ def recent_decisions(
     if since is not None:
         stmt = stmt.where(_t.c.at >= as_utc(since, "since"))
     stmt = stmt.order_by(_t.c.at.desc(), _t.c.id.desc()).limit(limit)
-    with db.read() as conn:
+    with db.read("reading the decision log") as conn:
         return [
             DecisionRecord(
                 r.at,

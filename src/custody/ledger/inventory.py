@@ -57,7 +57,7 @@ def record_inventory(
         }
         for d in deps
     ]
-    with db.write() as conn:
+    with db.write("recording the project inventory") as conn:
         db.lock(conn, "inventory")  # two concurrent replacements must not both insert
         conn.execute(_t.delete().where(_t.c.project == project, _t.c.lockfile == lockfile))
         if rows:
@@ -73,14 +73,14 @@ def where(
     if version is not None:
         stmt = stmt.where(_t.c.version == version)
     stmt = stmt.order_by(_t.c.project, _t.c.lockfile, _t.c.version, _t.c.id)
-    with db.read() as conn:
+    with db.read("reading the project inventory") as conn:
         return [_entry(r) for r in conn.execute(stmt)]
 
 
 def all_entries(db: Database) -> list[InventoryEntry]:
     """Every entry of every project, ordered by ecosystem, package, project and lockfile."""
     stmt = select(_t).order_by(_t.c.ecosystem, _t.c.name, _t.c.project, _t.c.lockfile, _t.c.id)
-    with db.read() as conn:
+    with db.read("reading the project inventory") as conn:
         return [_entry(r) for r in conn.execute(stmt)]
 
 

@@ -62,7 +62,7 @@ def store_records(
         if all(r.ecosystem != record.ecosystem or r.package != record.package for r in group):
             group.append(record)
     gone = sorted(set(withdrawn_ids) - set(by_id))
-    with db.write() as conn:
+    with db.write("storing known-bad records") as conn:
         db.lock(conn, "known_bad")
         stored_modified: dict[str, datetime | None] = {}
         for ids in chunked(sorted(by_id)):
@@ -91,7 +91,7 @@ def records_for(
     out: dict[tuple[Ecosystem, str], list[KnownBadRecord]] = defaultdict(list)
     if not names:
         return {}
-    with db.read() as conn:
+    with db.read("reading known-bad records") as conn:
         for chunk in chunked(names, NAMES_PER_QUERY):
             for row in conn.execute(_BY_PACKAGES, {"packages": list(chunk)}):
                 key = (Ecosystem(row.ecosystem), row.package)
@@ -104,7 +104,7 @@ def records_for(
 
 def count_records(db: Database) -> int:
     """How many distinct records the ledger holds."""
-    with db.read() as conn:
+    with db.read("counting known-bad records") as conn:
         return int(conn.scalar(select(func.count(func.distinct(_t.c.id)))) or 0)
 
 

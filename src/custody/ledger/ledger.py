@@ -9,7 +9,7 @@ from types import TracebackType
 from sqlalchemy import URL, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from custody.errors import InputError
+from custody.errors import InputError, LedgerError
 from custody.ledger import approvals as proxy_reviews
 from custody.ledger import cache, decisions, inventory, known_bad, observations, publishes
 from custody.ledger.db import Database, resolve_url
@@ -30,7 +30,8 @@ def open_ledger(url: str | None = None, *, schema: str | None = None) -> Ledger:
     directory (``CUSTODY_CACHE_DIR`` overrides it). ``schema`` (PostgreSQL only) keeps the tables
     in that schema, created if missing: for sharing one database, and for isolating tests.
     Raises ``InputError`` for an invalid or unreachable database and ``SchemaVersionError`` for
-    one written by a newer Custody."""
+    one written by a newer Custody. Once open, every method raises ``LedgerError`` (exit 2)
+    for an error of the database: a full disk, corrupt pages, a lost connection."""
     resolved = resolve_url(url)
     try:
         db = Database(resolved, schema=schema)
@@ -41,6 +42,10 @@ def open_ledger(url: str | None = None, *, schema: str | None = None) -> Ledger:
     except SQLAlchemyError as exc:
         db.close()
         raise _cannot_open(resolved, exc) from None
+    except LedgerError as exc:  # from Database.write: reported as at open, as before
+        db.close()
+        where = resolved.render_as_string(hide_password=True)
+        raise InputError(f"cannot open the ledger database {where}: {exc.reason}") from None
     except BaseException:
         db.close()
         raise

@@ -268,7 +268,7 @@ def migrate(db: Database) -> int:
     _refuse_newer(db, version)
     if version == LATEST_VERSION:
         return version
-    with db.write() as conn:
+    with db.write("migrating the schema") as conn:
         db.lock(conn, "migrate")
         db.create_schema(conn)
         version = current_version(conn)

@@ -72,13 +72,13 @@ def observe(
     }
     if not wanted:
         return {}
-    with db.read() as conn:
+    with db.read("reading observations") as conn:
         plan = _plan(wanted, _rows(conn, wanted))
     if not plan.changed:
         return plan.result
     result = plan.result
     again = {key: wanted[key] for key in plan.changed}
-    with db.write() as conn:
+    with db.write("recording observations") as conn:
         db.lock(conn, "observations")
         # Another writer may have got there first: plan again from what is there now.
         plan = _plan(again, _rows(conn, again))
@@ -165,7 +165,7 @@ def observations_for(
     result: dict[str, list[Observation]] = {p: [] for p in packages}
     if not result:
         return result
-    with db.read() as conn:
+    with db.read("reading observations") as conn:
         grouped = _rows(conn, ((eco, p) for p in result))
     rows = [r for group in grouped.values() for r in group]
     for r in sorted(rows, key=lambda r: (r.first_seen, r.id)):

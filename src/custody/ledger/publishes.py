@@ -53,7 +53,7 @@ def record_publishes(
         )
     if not rows:
         return
-    with db.write() as conn:
+    with db.write("recording publish events") as conn:
         conn.execute(db.insert_ignore(_t), list(rows.values()))
 
 
@@ -79,7 +79,7 @@ def publishes_within(
         return found
     since = min(low for low, _ in bounds.values())
     until = max(high for _, high in bounds.values())
-    with db.read() as conn:
+    with db.read("reading publish events") as conn:
         for chunk in chunked(sorted(bounds), NAMES_PER_QUERY):
             params = {"publishers": list(chunk), "since": since, "until": until}
             for r in conn.execute(_BY_PUBLISHERS, params):
@@ -115,7 +115,7 @@ def publish_counts(
     wanted = {(Ecosystem(e), n) for e, n in packages}
     names = sorted({n for _, n in wanted})
     out: dict[tuple[Ecosystem, str], int] = {}
-    with db.read() as conn:
+    with db.read("counting publish events") as conn:
         for chunk in chunked(names, NAMES_PER_QUERY):
             params = {"packages": list(chunk), "since": as_utc(since, "since")}
             for row in conn.execute(_COUNTS, params):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -26,13 +27,16 @@ from custody.registries.base import RegistryReader, ResponseCache
 from custody.registries.config import RegistrySettings
 from custody.registries.http import HttpOptions, RegistryClient
 from custody.registries.npm import NpmReader
-from custody.registries.parsing import INLINE_FIRST, ParsePool
+from custody.registries.parsing import INLINE_FIRST, ParsePool, cancel_and_wait
 
 if TYPE_CHECKING:
     import httpx
 
 
 PackageKey = tuple[Ecosystem, str]
+CANCEL_S = 10.0
+"""Seconds the fetches of a run get to end once cancelled (a registry failed, Ctrl-C)."""
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -157,9 +161,13 @@ async def fetch_histories(
         with collector_paused(freeze=keep):
             await asyncio.gather(*tasks)
     except BaseException:
+        # Bounded, and cancelled again while running: a task whose cancellation was lost
+        # (asyncio.wait_for on Python 3.11) must not keep the failed run from ending.
+        if not await cancel_and_wait(tasks, CANCEL_S):
+            log.warning("fetches still running %g s after they were cancelled", CANCEL_S)
         for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: the error that ended the run is raised below
         raise
     return histories, missing
 

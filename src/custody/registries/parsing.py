@@ -26,10 +26,11 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
+from typing import Any
 
 import msgspec
 
@@ -84,6 +85,43 @@ started again and again."""
 STALL_S = 120.0
 """Seconds a worker may go without answering while a request waits (the largest packuments
 parse in a few seconds): then it is stopped and its requests are parsed in-process."""
+STOP_S = 5.0
+"""Seconds a stopping worker gets to end once its input is closed (then it is killed), and
+the bound on each other wait while a pool closes: closing never waits forever."""
+RECANCEL_S = 0.5
+"""While waiting for cancelled tasks to end, each still running is cancelled again this
+often: on Python 3.11 ``asyncio.wait_for`` swallows a cancellation that arrives just as the
+awaitable it wraps completes, and the task then carries on as if never cancelled."""
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]], timeout: float) -> bool:
+    """Cancel ``tasks`` and wait for them to end, ``timeout`` seconds at most; True if they all
+    did. A task that swallowed its cancellation (see ``RECANCEL_S``) is cancelled again, and
+    one that still runs at the deadline is left running: never an unbounded wait."""
+    pending = {t for t in tasks if not t.done()}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while pending:
+        for task in pending:
+            task.cancel()
+        left = deadline - loop.time()
+        if left <= 0:
+            return False
+        _done, pending = await asyncio.wait(pending, timeout=min(left, RECANCEL_S))
+    return True
+
+
+async def _ends_within(awaitable: Any, timeout: float) -> bool:
+    """Await ``awaitable`` for ``timeout`` seconds at most (cancelled if it has not ended then,
+    without waiting for the cancellation to take). True if it ended in time."""
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        return False
+    if not task.cancelled():
+        task.exception()  # retrieved: an error while stopping is no news
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +145,7 @@ class _Worker:
         self.waiting: deque[_Pending] = deque()
         self.alive = True
         self.ready = False  # its hello() came: it reads requests as soon as they are sent
+        self.closing = False  # stop() was called: the reader ends instead of waiting
         self._seq = count()
         self._asked = asyncio.Event()  # set when a request is sent
         self.reader = asyncio.create_task(self._read())
@@ -128,12 +167,21 @@ class _Worker:
         return await asyncio.wait_for(self.proc.stdout.readexactly(size), timeout=self.stall_s)
 
     async def _read(self) -> None:
+        """Read answers until the worker fails or is stopped. Whatever ends it (a failure, a
+        cancellation, ``stop``), no request is left waiting: each fails with ``WorkerGone``.
+        An idle reader ends once ``closing`` is set (``stop`` wakes it): it must end without a
+        cancellation, which can be lost (see ``RECANCEL_S``). One with requests waiting reads
+        on: their answers come, or the stopped worker's output ends."""
+        reason = "stopped"
         try:
             await self._hello()
             while True:
                 if not self.waiting:  # idle: the stall clock starts with the next request
+                    if self.closing:
+                        return
                     self._asked.clear()
                     await self._asked.wait()
+                    continue  # a request came, or stop() woke the reader to end it
                 pending = self.waiting[0]
                 size = frame_size(await self._next_bytes(HEADER.size))
                 if size > pending.max_answer:
@@ -149,9 +197,14 @@ class _Worker:
                 else:
                     pending.answer.set_exception(BadDocument(value.decode("utf-8", "replace")))
         except TimeoutError:
-            self._fail(f"no answer in {self.stall_s:g} s")
+            reason = f"no answer in {self.stall_s:g} s"
+            self._fail(reason)
         except (asyncio.IncompleteReadError, msgspec.DecodeError, OutOfStep, OSError) as exc:
-            self._fail(f"{type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {exc}"
+            self._fail(reason)
+        finally:
+            self.alive = False
+            self._drop_waiting(reason)
 
     async def _hello(self) -> None:
         """Wait (``stall_s`` at most) for the frame a worker writes once it has started."""
@@ -167,6 +220,9 @@ class _Worker:
         self.alive = False
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()  # out of step or stalled: nothing more it says can be trusted
+        self._drop_waiting(reason)
+
+    def _drop_waiting(self, reason: str) -> None:
         while self.waiting:
             answer = self.waiting.popleft().answer
             if not answer.done():
@@ -174,8 +230,8 @@ class _Worker:
 
     async def parse(self, request: Request) -> bytes:
         assert self.proc.stdin is not None
-        if not self.alive:
-            raise WorkerGone(f"exit code {self.proc.returncode}")
+        if not self.alive or self.closing:
+            raise WorkerGone(f"exit code {self.proc.returncode}" if not self.alive else "stopped")
         pending = _Pending(next(self._seq), request[5], asyncio.get_running_loop().create_future())
         self.waiting.append(pending)  # appended and written without an await between: in order
         self._asked.set()
@@ -186,18 +242,24 @@ class _Worker:
             self._fail(f"{type(exc).__name__}: {exc}")
         return await pending.answer
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float | None = None) -> None:
+        """Close the worker's input and let it end (``timeout``, default ``STOP_S``; then kill
+        it), end the reader and fail the requests still waiting. Takes three times ``timeout``
+        at most: every wait is bounded, none relies on one cancellation being delivered."""
+        timeout = STOP_S if timeout is None else timeout
+        self.closing = True
+        self._asked.set()  # an idle reader wakes up and ends
         if self.proc.stdin is not None:
             self.proc.stdin.close()
-        try:
-            await asyncio.wait_for(self.proc.wait(), timeout=5)
-        except TimeoutError:
+        if not await _ends_within(self.proc.wait(), timeout):
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
-            await self.proc.wait()
-        self.reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.reader
+            if not await _ends_within(self.proc.wait(), timeout):
+                log.warning("a parser worker (pid %s) did not end when killed", self.proc.pid)
+        if not await cancel_and_wait([self.reader], timeout):
+            log.warning("a parser worker's reader did not end")
+        self.alive = False
+        self._drop_waiting("stopped")
 
 
 class ParsePool:
@@ -306,16 +368,47 @@ class ParsePool:
 
     async def _next_worker(self) -> _Worker:
         """A ready worker if there is one, else one still starting (its requests wait in the
-        pipe until it reads them)."""
+        pipe until it reads them). Raises ``WorkerGone`` if none could be started.
+
+        The start is waited for, not awaited: a caller cancelled meanwhile (the rest of a run
+        cancelled after a registry failed) must not cancel the start itself, which would leave
+        a process half started for ``aclose`` to wait on."""
         self.start()
         turn = next(self._turn)
         ready = self._ready()
         if ready:
             return ready[turn % len(ready)]
-        return await self._started[turn % len(self._started)]
+        if not self._started:
+            raise WorkerGone("no worker started")
+        started = self._started[turn % len(self._started)]
+        await asyncio.wait({started}, timeout=self._stall_s)
+        if not started.done():
+            raise WorkerGone(f"not started in {self._stall_s:g} s")
+        if started.cancelled():
+            raise WorkerGone("its start was cancelled")
+        return started.result()  # OSError if it could not be started
 
-    async def aclose(self) -> None:
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Stop every worker, started or still starting. Bounded (a few times ``timeout``,
+        default ``STOP_S``), whatever state the workers are in: a run that failed must end, not
+        hang here."""
+        timeout = STOP_S if timeout is None else timeout
         started, self._started = self._started, []
-        workers = await asyncio.gather(*started, return_exceptions=True)
-        stops = [w.stop() for w in workers if isinstance(w, _Worker)]
-        await asyncio.gather(*stops, *self._stopping, return_exceptions=True)
+        if started:
+            await asyncio.wait(started, timeout=timeout)
+        stuck = [f for f in started if not f.done()]
+        if stuck:
+            log.warning("%d parser worker(s) did not start in %g s", len(stuck), timeout)
+            await cancel_and_wait(stuck, timeout)
+        workers = [
+            f.result() for f in started if f.done() and not f.cancelled() and f.exception() is None
+        ]
+        stops = [asyncio.ensure_future(w.stop(timeout)) for w in workers]
+        waiting = [*stops, *self._stopping]
+        if waiting:
+            _done, late = await asyncio.wait(waiting, timeout=4 * timeout)
+            if late:
+                await cancel_and_wait(late, timeout)
+        for stop in stops:
+            if stop.done() and not stop.cancelled():
+                stop.exception()  # retrieved: an error while stopping is no news
