@@ -90,7 +90,7 @@ def _locate(history: PackageHistory, version: str) -> tuple[Release | None, list
     for r in history.releases:
         if r.version == version:
             return r, before
-        if not r.unpublished:
+        if not r.unpublished and not r.details_removed:
             before.append(r)
     found = find_release(history, version)  # PyPI: another spelling (1.0 is 1.0.0)
     return found, history.predecessors(found.version) if found is not None else []

@@ -171,6 +171,20 @@ class Release(_Record, frozen=True):
         return f"{self.ecosystem.value}:{self.name}@{self.version}"
 
     @property
+    def details_removed(self) -> bool:
+        """Only a version number and a time: no files and no custody record. What the registry
+        keeps of a version unpublished later, which ``PackageHistory.as_of`` shows as published
+        (a published release has files). Nothing to compare a release with."""
+        return (
+            not self.artifacts
+            and self.publisher is None
+            and self.maintainers is None
+            and self.provenance is None
+            and self.dependencies is None
+            and self.repository is None
+        )
+
+    @property
     def by_shared_ci(self) -> bool:
         """Published by a CI system many packages share (npm trusted publishing,
         ``npm:trusted-publisher/ID``), not by an account: no burst of one publisher."""
@@ -221,12 +235,13 @@ class PackageHistory(_Record, frozen=True):
         return None
 
     def predecessors(self, version: str) -> list[Release]:
-        """Releases listed before ``version`` (oldest first), without unpublished ones."""
+        """Releases listed before ``version`` (oldest first), without unpublished ones (nor
+        those unpublished later that ``as_of`` shows again: ``Release.details_removed``)."""
         out = []
         for r in self.releases:
             if r.version == version:
                 break
-            if not r.unpublished:
+            if not r.unpublished and not r.details_removed:
                 out.append(r)
         return out
 

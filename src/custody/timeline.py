@@ -50,7 +50,7 @@ def timeline(
                 Event(r.published_at, "unpublished", r.version, f"{r.version} (since unpublished)")
             )
             continue
-        if r.unpublished or _details_removed(r):
+        if r.unpublished or r.details_removed:
             events.append(
                 Event(
                     r.published_at,
@@ -141,16 +141,3 @@ def timeline(
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _details_removed(r: Release) -> bool:
-    """A release of a history cut by ``PackageHistory.as_of`` that was unpublished later: it
-    keeps its version and time, nothing else (a published release has files)."""
-    return (
-        not r.artifacts
-        and r.publisher is None
-        and r.maintainers is None
-        and r.provenance is None
-        and r.dependencies is None
-        and r.repository is None
-    )

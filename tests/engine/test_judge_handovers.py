@@ -15,6 +15,7 @@ from custody.model import (
     Observation,
     OwnerRole,
     Provenance,
+    Release,
     Severity,
 )
 from custody.trust import parse_trust_file
@@ -261,3 +262,35 @@ def test_a_switch_to_trusted_publishing_is_reviewed_at_medium() -> None:
     d = judge(history(release("1.0.0", 0, maintainers=["alice"]), ci), "1.1.0")
     assert rules(d)["custody.new-publisher"] is Severity.MEDIUM
     assert d.action is Action.HOLD
+
+
+# -- --as-of and versions unpublished later ----------------------------------------------------
+
+
+def _unpublished(version: str, day: float) -> Release:
+    r = release(version, day)
+    return Release(r.ecosystem, r.name, version, published_at=r.published_at, unpublished=True)
+
+
+def test_a_version_unpublished_later_is_no_baseline_as_of_before() -> None:
+    """``as_of`` shows a version unpublished later as published, with nothing but its number:
+    it must not become the baseline (its approval notwithstanding), nor count as a release
+    without provenance."""
+    approved = parse_trust_file(
+        '[[trusted."npm:pkg"]]\ncustodian = "npm:user/alice"\n'
+        '[[approved."npm:pkg"]]\nversion = "1.0.1"\nby = "x"\nreason = "r"\n'
+    )
+    h = history(
+        release("1.0.0", 0, maintainers=["alice"]),
+        _unpublished("1.0.1", 10),
+        release("1.0.2", 20, maintainers=["alice", "bob"]),
+    )
+    d = judge(h.as_of(LATER), "1.0.2", trust=approved)
+    assert d.from_version == "1.0.0"
+    assert "custody.new-maintainer" in rules(d)
+    signed = history(
+        _signed("1.0.0", 0), _unpublished("1.0.1", 10), release("1.0.2", 200, maintainers=["alice"])
+    )
+    assert rules(judge(signed.as_of(LATER), "1.0.2"))["custody.provenance-downgrade"] is (
+        Severity.HIGH
+    )
