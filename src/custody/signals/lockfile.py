@@ -123,6 +123,8 @@ def integrity_mismatch(ctx: SignalContext) -> list[Finding]:
     dep, cand = ctx.dependency, ctx.candidate
     if not dep.integrity or cand is None or cand.unpublished:
         return []
+    if any(a.integrity == dep.integrity for a in cand.artifacts):
+        return []  # the registry's own string: the usual case, no digest to decode
     if integrity_verdict(dep, cand) is not False:
         return []
     locked = parse_integrity(dep.integrity)
@@ -273,8 +275,8 @@ def source_mismatch(ctx: SignalContext) -> list[Finding]:
     dep, cand = ctx.dependency, ctx.candidate
     if dep.ecosystem is not Ecosystem.NPM or not dep.resolved or cand is None:
         return []
-    if cand.unpublished:
-        return []
+    if cand.unpublished or any(a.url == dep.resolved for a in cand.artifacts):
+        return []  # the registry's own tarball URL: the usual case
     problem = source_problem(dep, cand, ctx.history.registry)
     if problem is None:
         return []
