@@ -110,6 +110,23 @@ def test_release_without_provenance_after_verified_ones_is_held(
     assert "custody.provenance-downgrade" in rules
 
 
+def test_a_stolen_tokens_second_release_is_held_too(github_provenance: Provenance) -> None:
+    """The nx pattern with a token that publishes twice: the lockfile skips 1.0.5 and locks
+    1.0.6, both by alice's account and without provenance. Still a downgrade against 1.0.4,
+    the newest release with verified provenance."""
+    h = history(github_provenance, release_105(ALICE, None))
+    second = msgspec.structs.replace(
+        release_105(ALICE, None), version="1.0.6", published_at=START + timedelta(days=151)
+    )
+    h = msgspec.structs.replace(h, releases=(*h.releases, second))
+    dep = LockedDependency(Ecosystem.NPM, "pkg", "1.0.6", direct=True)
+    decision = judge_release(dep, h, TRUST, now=NOW).decision
+    assert decision.action is Action.HOLD
+    [finding] = [f for f in decision.findings if f.rule == "custody.provenance-downgrade"]
+    assert finding.evidence["previous_version"] == "1.0.4"
+    assert finding.evidence["previous_source"] == GITHUB_SOURCE
+
+
 def test_provenance_from_another_repository_is_held(
     github_provenance: Provenance, gitlab_identity: Provenance
 ) -> None:
