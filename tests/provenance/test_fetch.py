@@ -12,7 +12,7 @@ import pytest
 from pypi_attestations import Attestation
 from pytest_httpserver import HTTPServer
 
-from custody.model import Ecosystem, PackageHistory, Provenance, Release
+from custody.model import Custodian, Ecosystem, PackageHistory, Provenance, Release
 from custody.provenance import Failure, Status, provenance_versions, verify_histories
 from custody.registries.facade import make_readers
 from custody.registries.settings import NpmSettings, PypiSettings, RegistrySettings
@@ -163,7 +163,11 @@ def test_npm_attestations_are_fetched_from_the_registry_and_verified(
 def test_provenance_versions_are_the_locked_release_and_a_few_before() -> None:
     def rel(v: str, prov: bool) -> Release:
         return Release(
-            Ecosystem.NPM, "p", v, provenance=Provenance("npm-attestation") if prov else None
+            Ecosystem.NPM,
+            "p",
+            v,
+            publisher=Custodian.npm_user("alice"),  # a release, not a bare number (as_of)
+            provenance=Provenance("npm-attestation") if prov else None,
         )
 
     releases = tuple(rel(f"1.0.{i}", i not in (5, 6)) for i in range(8))
