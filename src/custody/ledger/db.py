@@ -153,14 +153,8 @@ class Database:
         """A connection for reads; its implicit transaction is rolled back on exit. A database
         error raises ``LedgerError`` naming ``operation`` (see ``failed``)."""
         self._check_open()
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except Exception as exc:
-            error = self.failed(exc, operation)
-            if error is exc:
-                raise
-            raise error from None
+        with self._reported(operation), self.engine.connect() as conn:
+            yield conn
 
     @contextmanager
     def write(self, operation: str = "writing") -> Iterator[Connection]:
@@ -169,9 +163,14 @@ class Database:
         read transaction failing at once with SQLITE_BUSY when it later tries to write. A
         database error raises ``LedgerError`` naming ``operation`` (see ``failed``)."""
         self._check_open()
+        with self._reported(operation), self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _reported(self, operation: str) -> Iterator[None]:
+        """Raise what ``failed`` makes of an exception raised in the block."""
         try:
-            with self._writer.begin() as conn:
-                yield conn
+            yield
         except Exception as exc:
             error = self.failed(exc, operation)
             if error is exc:
