@@ -20,7 +20,7 @@ from custody.errors import InputError
 from custody.fingerprint.result import FingerprintResult
 from custody.judge import Judged, find_release, judge_all, with_content
 from custody.ledger import Ledger
-from custody.lockfiles import SkippedEntry, read_lockfile_report
+from custody.lockfiles import UNSUPPORTED, SkippedEntry, read_lockfile_report
 from custody.model import (
     Action,
     Decision,
@@ -91,30 +91,39 @@ class Locked:
     dependencies: tuple[LockedDependency, ...]
     skipped: tuple[SkippedEntry, ...]
     lockfiles: tuple[str, ...]
+    unchecked: tuple[str, ...] = ()  # lockfiles beside them that no reader handles yet
 
     @property
     def ecosystems(self) -> set[Ecosystem]:
         return {d.ecosystem for d in self.dependencies}
 
     def warnings(self) -> list[str]:
-        if not self.skipped:
-            return []
-        shown = ", ".join(f"{s.name} ({s.kind})" for s in self.skipped[:8])
-        more = f" and {len(self.skipped) - 8} more" if len(self.skipped) > 8 else ""
-        return [
-            f"{len(self.skipped)} lockfile entries do not come from a registry and have no "
-            f"custodian to check: {shown}{more}"
+        out = [
+            f"{path} is here too, but {UNSUPPORTED[Path(path).name]} lockfiles are not "
+            "supported yet: the packages it locks are not checked"
+            for path in self.unchecked
         ]
+        if self.skipped:
+            shown = ", ".join(f"{s.name} ({s.kind})" for s in self.skipped[:8])
+            more = f" and {len(self.skipped) - 8} more" if len(self.skipped) > 8 else ""
+            out.append(
+                f"{len(self.skipped)} lockfile entries do not come from a registry and have no "
+                f"custodian to check: {shown}{more}"
+            )
+        return out
 
 
 def read_lockfiles(paths: Sequence[Path]) -> Locked:
     if not paths:
         raise InputError("no lockfiles given and none found in the current directory")
     reports = [read_lockfile_report(path) for path in paths]
+    folders = dict.fromkeys(Path(p).parent for p in paths)
+    beside = [folder / name for folder in folders for name in UNSUPPORTED]
     return Locked(
         tuple(d for r in reports for d in r.dependencies),
         tuple(s for r in reports for s in r.skipped if s.kind not in ("local", "bundled")),
         tuple(str(p) for p in paths),
+        tuple(str(p) for p in beside if p.is_file()),
     )
 
 

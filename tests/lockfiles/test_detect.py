@@ -146,3 +146,16 @@ def test_find_lockfiles_names_a_lockfile_it_cannot_read(tmp_path: Path, name: st
 def test_find_lockfiles_in_a_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(LockfileError, match="cannot list"):
         find_lockfiles(tmp_path / "nope")
+
+
+def test_an_unsupported_lockfile_beside_a_read_one_is_a_warning(tmp_path: Path) -> None:
+    """A project with both package-lock.json and pnpm-lock.yaml: the packages only the pnpm
+    lockfile locks are not checked, and the report says so instead of passing in silence."""
+    from custody.engine import read_lockfiles
+
+    lock = tmp_path / "package-lock.json"
+    lock.write_text('{"name": "a", "lockfileVersion": 3, "packages": {"": {"name": "a"}}}\n')
+    assert read_lockfiles([lock]).warnings() == []
+    (tmp_path / "pnpm-lock.yaml").write_text("lockfileVersion: '9.0'\n")
+    [warning] = read_lockfiles([lock]).warnings()
+    assert str(tmp_path / "pnpm-lock.yaml") in warning and "not checked" in warning

@@ -25,6 +25,7 @@ from custody.model import LockedDependency
 
 __all__ = [
     "READERS",
+    "UNSUPPORTED",
     "DetectingReader",
     "LockfileReader",
     "LockfileReport",
