@@ -136,6 +136,12 @@ werkzeug = []
         ),
         ('[metadata]\ncontent-hash = "x"\n[[package]]\nname = \n', 4, "not valid TOML"),
         ('package = 3\n[metadata]\ncontent-hash = "x"\n', None, "must be a list"),
+        (
+            '[[package]]\nname = "a"\nversion = "1"\n[package.source]\ntype = "hg"\n'
+            'url = "https://example.invalid/a"\n[metadata]\ncontent-hash = "x"\n',
+            1,
+            "source of unknown type 'hg'",
+        ),
     ],
 )
 def test_poetry_errors(tmp_path: Path, text: str, line: int | None, message: str) -> None:

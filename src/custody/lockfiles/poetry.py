@@ -5,7 +5,8 @@ The lockfile does not list the project's own dependencies: direct ones come from
 ``dev`` is a package outside the ``main`` group (2.x ``groups``, 1.x ``category = "dev"``);
 ``optional`` is Poetry's own flag (only installed for an extra). Packages from git, a URL, a file
 or a folder (``[package.source] type``) are reported as skipped; ``legacy`` sources are private
-indexes, so registry releases."""
+indexes, so registry releases; a source type Poetry did not have when this was written is an
+error (judging the index's release of that name could judge other bytes than those installed)."""
 
 from __future__ import annotations
 
@@ -101,6 +102,10 @@ def _package(
         url = optional_str(table.get("url"), f"{what} source url", path, line)
         if kind in _SKIPPED_SOURCES:
             pkg.kind, pkg.source = _SKIPPED_SOURCES[kind], url
+        elif kind not in (None, "legacy"):
+            # not knowing where it comes from, judging the index's release of that name
+            # could judge other bytes than the ones installed
+            raise fail(path, f"{what} source of unknown type {kind!r}", line)
 
     files = entry.get("files")
     if files is None and isinstance(raw_name, str):
