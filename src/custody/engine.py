@@ -7,7 +7,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -436,13 +436,21 @@ def package_history(
     return history, observations.get((ecosystem, history.name), [])
 
 
+RECENT_REVIEW = timedelta(days=30)
+"""Releases published this recently have their files compared even without a finding: a
+phished maintainer's release (chalk/debug, 2025) changes nothing but its code, and is found
+within days; the comparison costs two downloads once (results are cached by digest)."""
+
+
 def flagged(j: Judged) -> bool:
     """Worth downloading both artifacts for: something about the release already drew a
-    finding a reviewer will read (custody, dependencies, scripts, age ...)."""
-    return any(
-        f.severity.rank >= Severity.LOW.rank and f.rule != "custody.unknown-publisher"
-        for f in j.decision.findings
-    )
+    finding a reviewer will read (custody, dependencies, scripts, age ...), or it is recent
+    (``RECENT_REVIEW``) and nothing but its files would show a hijacked account's payload."""
+    if any(f.severity.rank >= Severity.LOW.rank for f in j.decision.findings):
+        return True
+    cand, now = j.context.candidate, j.context.now
+    published = cand.published_at if cand is not None else None
+    return published is not None and now - published <= RECENT_REVIEW
 
 
 async def _compare_all(

@@ -294,3 +294,22 @@ def test_a_version_unpublished_later_is_no_baseline_as_of_before() -> None:
     assert rules(judge(signed.as_of(LATER), "1.0.2"))["custody.provenance-downgrade"] is (
         Severity.HIGH
     )
+
+
+def test_a_newcomer_promoted_later_is_still_new() -> None:
+    """mallory arrives as Maintainer between two looks, is promoted to Owner before the next,
+    then publishes: the promotion must not hide that she is new."""
+    obs = [
+        _obs("alice", "Owner", LOOK1, LOOK3),
+        _obs("mallory", "Maintainer", LOOK2, LOOK2, gone=LOOK3),
+        _obs("mallory", "Owner", LOOK3, LOOK3),
+    ]
+    late = msgspec.structs.replace(_pypi_history().releases[1], published_at=LOOK3)
+    h = msgspec.structs.replace(_pypi_history(), releases=(_pypi_history().releases[0], late))
+    d = judge_release(
+        locked("1.0.1", ecosystem=PYPI), h, TRUST_PYPI, observations=obs, now=LOOK3
+    ).decision
+    finding = next(f for f in d.findings if f.rule == "custody.new-maintainer")
+    assert finding.evidence["maintainer"] == "pypi:user/mallory"
+    assert finding.evidence["first_seen"] == LOOK2.isoformat().replace("+00:00", "Z")
+    assert d.action is Action.HOLD

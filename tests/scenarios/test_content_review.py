@@ -90,3 +90,49 @@ def test_added_preinstall_is_held(verdaccio: Verdaccio, tmp_path: Path) -> None:
     rules = _diff(verdaccio, tmp_path, "cr-hook")
     assert rules["scripts.install-added"]["severity"] in ("high", "critical")
     assert "node setup.js" in rules["scripts.install-added"]["message"]
+
+
+def test_check_reviews_the_files_of_a_recent_release_without_findings(
+    verdaccio: Verdaccio, tmp_path: Path
+) -> None:
+    """``custody check``: the trusted account's release three days ago (past the cooldown)
+    changes nothing but index.js. No custody, dependency or script finding, so only its files
+    can tell: a release that recent has them compared anyway (``engine.RECENT_REVIEW``)."""
+    from datetime import UTC, datetime, timedelta
+
+    name = "cr-recent"
+    publish_npm(
+        verdaccio,
+        name,
+        "2.0.0",
+        publisher="carol",
+        maintainers=["carol"],
+        files={"index.js": INDEX},
+    )
+    publish_npm(
+        verdaccio, name, "2.0.1", publisher="carol", maintainers=["carol"],
+        files={"index.js": APPENDED},
+    )  # fmt: skip
+    now = datetime.now(UTC)
+    stamp = "{:%Y-%m-%dT%H:%M:%S.000Z}".format
+    verdaccio.set_times(
+        name,
+        {"2.0.0": stamp(now - timedelta(days=100)), "2.0.1": stamp(now - timedelta(days=3))},
+    )
+    home = tmp_path / "home"
+    env = clean_env(
+        home,
+        CUSTODY_NPM_REGISTRY=verdaccio.url,
+        CUSTODY_DATABASE_URL=f"sqlite:///{tmp_path / 'l.db'}",
+        CUSTODY_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    project = tmp_path / "app"
+    npm_lock(project, verdaccio.url, f"{name}@2.0.1", home=home)
+    (project / "custody.toml").write_text(
+        f'[[trusted."npm:{name}"]]\ncustodian = "npm:user/carol"\n'
+    )
+    result = custody("check", "--format", "json", cwd=project, env=env)
+    assert result.code == 1, result.stdout + result.stderr
+    [decision] = [d for d in result.json()["decisions"] if d["package"] == name]
+    rules = {f["rule"] for f in decision["findings"]}
+    assert "content.obfuscated" in rules and "custody.new-publisher" not in rules

@@ -272,7 +272,9 @@ def new_maintainer(ctx: SignalContext) -> list[Finding]:
 
 def _observed_new_owners(ctx: SignalContext) -> list[Finding]:
     """Owners that appeared between two of Custody's looks at the package (registries that show
-    only today's owners). An owner present at Custody's first look is not new."""
+    only today's owners). An owner present at Custody's first look is not new; a role change
+    (Maintainer -> Owner) continues a stint, it does not start one: a newcomer promoted later
+    is still the newcomer, an old hand promoted is still not new."""
     cand = ctx.candidate
     now = ctx.now
     owners = [o for o in ctx.observations if o.fact == "owner" and o.first_seen <= now]
@@ -281,18 +283,20 @@ def _observed_new_owners(ctx: SignalContext) -> list[Finding]:
     first_look = min(o.first_seen for o in owners)
     published = cand.published_at
     findings = []
-    for o in owners:
-        if o.first_seen <= first_look or _role_change(o, owners):
+    for stint in _stints(owners):
+        arrived, last = stint[0].first_seen, stint[-1]
+        ends = [x.gone_since for x in stint]
+        left = None if None in ends else max(e for e in ends if e is not None)
+        if arrived <= first_look:
             continue
-        gone = o.gone_since
-        if gone and gone <= now and (published is None or gone <= published):
+        if left and left <= now and (published is None or left <= published):
             continue  # gone before the release was published; one that left after it did
             # still counts (removing itself must not clear the release it published)
-        custodian = Custodian(o.subject)
-        if ctx.trusted.trusts(custodian, o.first_seen):
+        custodian = Custodian(last.subject)
+        if ctx.trusted.trusts(custodian, arrived):
             continue
         previous_look = max(
-            (x.last_seen for x in owners if x.last_seen < o.first_seen), default=first_look
+            (x.last_seen for x in owners if x.last_seen < arrived), default=first_look
         )
         after = published is not None and published >= previous_look
         severity = Severity.MEDIUM if after or cand.publisher == custodian else Severity.LOW
@@ -302,14 +306,14 @@ def _observed_new_owners(ctx: SignalContext) -> list[Finding]:
             Finding(
                 "custody.new-maintainer",
                 severity,
-                f"{o.subject} became an owner of {cand.name} ({o.role or 'owner'}) between "
-                f"{_iso(previous_look)} and {_iso(o.first_seen)}"
+                f"{last.subject} became an owner of {cand.name} ({last.role or 'owner'}) "
+                f"between {_iso(previous_look)} and {_iso(arrived)}"
                 + (f"; {cand.version} was published after that" if after else ""),
                 {
-                    "maintainer": o.subject,
-                    "role": o.role,
+                    "maintainer": last.subject,
+                    "role": last.role,
                     "absent_at": _iso(previous_look),
-                    "first_seen": _iso(o.first_seen),
+                    "first_seen": _iso(arrived),
                     "release_published_at": _iso(published),
                     "source": "ledger observations",
                 },
@@ -318,16 +322,25 @@ def _observed_new_owners(ctx: SignalContext) -> list[Finding]:
     return findings
 
 
-def _role_change(row: Observation, owners: Sequence[Observation]) -> bool:
-    """``row`` opened when its subject's earlier role ended (Maintainer -> Owner): the same
-    person in another role, not a new owner."""
-    return any(
-        x is not row
-        and x.subject == row.subject
-        and x.first_seen < row.first_seen
-        and (x.gone_since is None or x.gone_since >= row.first_seen)
-        for x in owners
-    )
+def _stints(owners: Sequence[Observation]) -> list[list[Observation]]:
+    """Each subject's rows in unbroken runs: a row that opened when (or before) the subject's
+    previous row closed continues the run (a role change); one after a gap starts a new run
+    (the subject left and came back)."""
+    by_subject: dict[str, list[Observation]] = {}
+    for o in sorted(owners, key=lambda o: o.first_seen):
+        by_subject.setdefault(o.subject, []).append(o)
+    stints: list[list[Observation]] = []
+    for rows in by_subject.values():
+        current = [rows[0]]
+        for row in rows[1:]:
+            ended = [x.gone_since for x in current]
+            if None in ended or row.first_seen <= max(e for e in ended if e is not None):
+                current.append(row)
+            else:
+                stints.append(current)
+                current = [row]
+        stints.append(current)
+    return stints
 
 
 def provenance_downgrade(ctx: SignalContext) -> list[Finding]:
