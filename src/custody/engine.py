@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,7 +36,10 @@ from custody.provenance import ProvenanceCheck, provenance_versions, verify_hist
 from custody.registries.config import RegistrySettings
 from custody.registries.facade import fetch_histories, make_readers
 from custody.registries.http import HttpOptions
+from custody.registries.urls import redact_url
 from custody.report import Report
+from custody.signals.base import package_id
+from custody.signals.lockfile import SOURCE_RULE
 from custody.trust import TrustFile
 
 if TYPE_CHECKING:
@@ -121,7 +124,12 @@ def read_lockfiles(paths: Sequence[Path]) -> Locked:
     beside = [folder / name for folder in folders for name in UNSUPPORTED]
     return Locked(
         tuple(d for r in reports for d in r.dependencies),
-        tuple(s for r in reports for s in r.skipped if s.kind not in ("local", "bundled")),
+        tuple(
+            replace(s, ecosystem=r.ecosystem)
+            for r in reports
+            for s in r.skipped
+            if s.kind not in ("local", "bundled")
+        ),
         tuple(str(p) for p in paths),
         tuple(str(p) for p in beside if p.is_file()),
     )
@@ -301,6 +309,43 @@ def missing_decisions(deps: Iterable[LockedDependency], fetched: Fetched) -> lis
     return out
 
 
+OFF_REGISTRY = frozenset({"git", "url", "file"})
+
+
+def off_registry_decisions(locked: Locked, trust: TrustFile) -> list[Decision]:
+    """Packages the trust file knows as registry packages that the lockfiles now take from git,
+    a URL or a file: not a release Custody can judge, and exactly what a tampered lockfile does
+    to pass a package off as trusted. Held (``lockfile.source-mismatch``); other such entries
+    stay a run warning (a project's own git dependencies)."""
+    out = []
+    for entry in locked.skipped:
+        if entry.kind not in OFF_REGISTRY or entry.ecosystem is None:
+            continue
+        key = f"{entry.ecosystem.value}:{package_id(entry.ecosystem, entry.name)[1]}"
+        if not trust.knows(key):
+            continue
+        source = redact_url(entry.source) if entry.source else entry.kind
+        finding = Finding(
+            SOURCE_RULE,
+            Severity.HIGH,
+            f"the trust file knows {key} as a registry package, but the lockfile takes it from "
+            f"{source} ({entry.kind}): not a release Custody can judge",
+            {"resolved": source, "reason": "not-a-registry-url", "kind": entry.kind},
+        )
+        out.append(
+            Decision(
+                entry.ecosystem,
+                entry.name,
+                f"({entry.kind})",  # no registry version: where it comes from instead
+                None,
+                Action.HOLD,
+                (finding,),
+                locations=(entry.location,) if entry.location else (),
+            )
+        )
+    return out
+
+
 def check(
     locked: Locked,
     trust: TrustFile,
@@ -334,6 +379,7 @@ def check(
     if options.content or trust.policy.fingerprints:
         judged = review_content(judged, trust, settings, ledger, options)
     decisions = [j.decision for j in judged] + missing_decisions(deps, fetched)
+    decisions += off_registry_decisions(locked, trust)
     decisions.sort(key=lambda d: (-d.action.rank, d.ecosystem.value, d.package, d.version))
     warnings = locked.warnings() + coverage_warnings(decisions)
     return Report(

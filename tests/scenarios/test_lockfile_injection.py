@@ -178,3 +178,18 @@ def test_a_requirements_hash_of_no_file_of_the_release_is_held(
     finding = _rules(_decision(held, "lock-kit"))["lockfile.integrity-mismatch"]
     assert finding["evidence"]["locked"] == f"sha256:{sha256(old.wheel)}"
     assert finding["evidence"]["compared_artifacts"] == 2
+
+
+def test_a_trusted_package_taken_from_git_is_held(registry: str, tmp_path: Path) -> None:
+    """The entry of a package the trust file knows is rewritten to come from git: npm would
+    install whatever that repository holds, and a git entry has no registry custody to judge.
+    Held, not a run warning; the JSON still validates (the version says where it comes from)."""
+    project, env, _old = _project(tmp_path, registry)
+    _edit_entry(project, resolved="git+https://example.invalid/evil/lock-kit.git#deadbeef")
+    held = custody("check", "--format", "json", cwd=project, env=env)
+    assert held.code == 1, held.stdout + held.stderr
+    decision = _decision(held, "lock-kit")
+    assert decision["action"] == "hold" and decision["version"] == "(git)"
+    [finding] = decision["findings"]
+    assert finding["rule"] == "lockfile.source-mismatch"
+    assert finding["evidence"]["reason"] == "not-a-registry-url"

@@ -36,6 +36,8 @@ class SkippedEntry:
     source: str | None = None
     """The URL, path or spec as the lockfile writes it."""
     location: SourceLocation | None = None
+    ecosystem: Ecosystem | None = None
+    """The ecosystem of the lockfile it is in (set when lockfiles are read together)."""
 
 
 @dataclass(frozen=True, slots=True)
