@@ -313,3 +313,27 @@ def test_a_newcomer_promoted_later_is_still_new() -> None:
     assert finding.evidence["maintainer"] == "pypi:user/mallory"
     assert finding.evidence["first_seen"] == LOOK2.isoformat().replace("+00:00", "Z")
     assert d.action is Action.HOLD
+
+
+def test_a_release_with_neither_publisher_nor_maintainers_is_held() -> None:
+    """Both custody records stripped where earlier releases had them: nothing is left to judge
+    its custody by, so it is held (medium), not merely noted."""
+    h = history(
+        release("1.0.0", 0, maintainers=["alice"]),
+        release("1.0.1", 10, None, maintainers=None),
+    )
+    d = judge(h, "1.0.1")
+    assert rules(d)["custody.unknown-publisher"] is Severity.MEDIUM
+    assert d.action is Action.HOLD
+
+
+def test_a_release_without_a_publish_time_is_not_past_the_cooldown() -> None:
+    trust = parse_trust_file(
+        '[policy]\ncooldown = "2d"\n[[trusted."npm:pkg"]]\ncustodian = "npm:user/alice"\n'
+    )
+    undated = msgspec.structs.replace(release("1.0.1", 10), published_at=None)
+    d = judge(history(release("1.0.0", 0), undated), "1.0.1", trust=trust)
+    assert rules(d) == {"release.too-new": Severity.MEDIUM}
+    # a document with no usable time at all (a mirror rewriting them) is left alone
+    bare = msgspec.structs.replace(release("1.0.0", 0), published_at=None)
+    assert rules(judge(history(bare, undated), "1.0.1", trust=trust)) == {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from custody.model import Finding, Severity
+from custody.model import Finding, Release, Severity
 from custody.signals.base import SignalContext
 
 _NONE = timedelta(0)
@@ -35,8 +35,10 @@ def too_new(ctx: SignalContext) -> list[Finding]:
     someone approves it."""
     cooldown = ctx.policy.cooldown
     cand = ctx.candidate
-    if cooldown <= _NONE or cand is None or cand.unpublished or cand.published_at is None:
+    if cooldown <= _NONE or cand is None or cand.unpublished:
         return []
+    if cand.published_at is None:
+        return _undated(ctx, cand, cooldown)
     # A publish time ahead of now (clock skew, a registry stamping ahead) is as new as can be.
     age = max(ctx.now - cand.published_at, _NONE)
     if age >= cooldown:
@@ -55,5 +57,23 @@ def too_new(ctx: SignalContext) -> list[Finding]:
                 "cooldown_hours": round(cooldown.total_seconds() / 3600, 2),
                 "allowed_after": _iso(ready),
             },
+        )
+    ]
+
+
+def _undated(ctx: SignalContext, cand: Release, cooldown: timedelta) -> list[Finding]:
+    """No publish time for the release while earlier ones have theirs: its age is unknown, so
+    the cooldown cannot be shown to be over (a registry document with every time missing, as
+    on a mirror that rewrites them, says nothing either way and is left alone)."""
+    if not any(r.published_at is not None for r in ctx.predecessors):
+        return []
+    return [
+        Finding(
+            "release.too-new",
+            Severity.MEDIUM,
+            f"the registry gives no publish time for {cand.version}, though it does for earlier "
+            f"releases: it cannot be shown to be older than the {_human(cooldown)} cooldown; "
+            "approve it once it has been looked at",
+            {"published_at": None, "cooldown_hours": round(cooldown.total_seconds() / 3600, 2)},
         )
     ]

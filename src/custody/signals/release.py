@@ -57,10 +57,12 @@ def unknown_custody(ctx: SignalContext) -> list[Finding]:
         # kept none for some months of 2012; the critical tier holds it.
         last = named[-1]
         assert last.publisher is not None
+        # Its maintainer list stripped too: nothing about its custody is left to compare.
+        stripped = cand.maintainers is None and last.maintainers is not None
         return [
             Finding(
                 "custody.unknown-publisher",
-                Severity.LOW,
+                Severity.MEDIUM if stripped else Severity.LOW,
                 f"the registry does not say who published {cand.name} {cand.version}, though "
                 f"it names the publisher of earlier releases ({last.publisher.id} published "
                 f"{last.version})",
