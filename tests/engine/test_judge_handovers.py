@@ -337,3 +337,18 @@ def test_a_release_without_a_publish_time_is_not_past_the_cooldown() -> None:
     # a document with no usable time at all (a mirror rewriting them) is left alone
     bare = msgspec.structs.replace(release("1.0.0", 0), published_at=None)
     assert rules(judge(history(bare, undated), "1.0.1", trust=trust)) == {}
+
+
+def test_a_dependency_re_pointed_at_a_url_is_held() -> None:
+    """A trusted account's patch release keeps its dependency names but takes one from a URL
+    tarball: the names alone showed nothing new."""
+    h = history(
+        release("1.0.0", 0, maintainers=["alice"], deps={"ms": "^2.0.0"}),
+        release("1.0.1", 10, maintainers=["alice"], deps={"ms": "https://evil.invalid/ms.tgz"}),
+    )
+    d = judge(h, "1.0.1")
+    finding = next(f for f in d.findings if f.rule == "deps.added-in-patch")
+    assert finding.severity is Severity.MEDIUM and d.action is Action.HOLD
+    assert finding.evidence["repointed"] == [
+        {"name": "ms", "spec": "https://evil.invalid/ms.tgz", "was": "^2.0.0"}
+    ]

@@ -172,7 +172,16 @@ def added_in_patch(ctx: SignalContext) -> list[Finding]:
     now_deps = _declared(cand)
     compared = _compared(ctx)
     before = _declared(compared)
-    if now_deps is None or compared is None or before is None or now_deps.keys() <= before.keys():
+    if now_deps is None or compared is None or before is None:
+        return []
+    repointed = [
+        d
+        for name, d in sorted(now_deps.items())
+        if name in before and off_registry(d.spec) and not off_registry(before[name].spec)
+    ]
+    if repointed:
+        return [_repointed(cand, compared, repointed, before)]
+    if now_deps.keys() <= before.keys():
         return []
     added = [d for name, d in sorted(now_deps.items()) if name not in before]
     if not added:
@@ -208,6 +217,44 @@ def added_in_patch(ctx: SignalContext) -> list[Finding]:
             },
         )
     ]
+
+
+_OFF_REGISTRY_PREFIXES = (
+    "git:", "git+", "git@", "http:", "https:", "file:", "link:", "github:", "gitlab:",
+    "bitbucket:", "gist:",
+)  # fmt: skip
+
+
+def off_registry(spec: str) -> bool:
+    """Does a declared dependency take its code from elsewhere than the registry: an npm git,
+    URL, file or ``user/repo`` spec, or a PEP 508 direct reference (``name @ URL``)?"""
+    text = spec.strip().lower()
+    if text.startswith(_OFF_REGISTRY_PREFIXES) or " @ " in f" {text}" or text.startswith("@ "):
+        return True
+    return "/" in text and not text.startswith(("npm:", "@")) and ":" not in text
+
+
+def _repointed(
+    cand: Release,
+    compared: Release,
+    repointed: Sequence[DeclaredDependency],
+    before: dict[str, DeclaredDependency],
+) -> Finding:
+    """A dependency the compared release took from the registry now comes from git, a URL or a
+    file: code with no registry custody, which no lockfile of the consumer pins by digest."""
+    shown = "; ".join(f"{d.name} from {d.spec} (was {before[d.name].spec})" for d in repointed)
+    return Finding(
+        "deps.added-in-patch",
+        Severity.MEDIUM,
+        f"{cand.version} takes dependencies from outside the registry that {compared.version} "
+        f"took from it: {shown}",
+        {
+            "from_version": compared.version,
+            "repointed": [
+                {"name": d.name, "spec": d.spec, "was": before[d.name].spec} for d in repointed
+            ],
+        },
+    )
 
 
 # -- deps.new-package -------------------------------------------------------------------------
