@@ -45,14 +45,18 @@ def _publish(verdaccio: Verdaccio, name: str, second: dict[str, Any]) -> None:
     )
 
 
-def _diff(verdaccio: Verdaccio, tmp_path: Path, name: str) -> dict[str, Any]:
-    home = tmp_path / "home"
-    env = clean_env(
-        home,
+def _env(verdaccio: Verdaccio, tmp_path: Path) -> dict[str, str]:
+    return clean_env(
+        tmp_path / "home",
         CUSTODY_NPM_REGISTRY=verdaccio.url,
         CUSTODY_DATABASE_URL=f"sqlite:///{tmp_path / 'l.db'}",
         CUSTODY_CACHE_DIR=str(tmp_path / "cache"),
     )
+
+
+def _diff(verdaccio: Verdaccio, tmp_path: Path, name: str) -> dict[str, Any]:
+    home = tmp_path / "home"
+    env = _env(verdaccio, tmp_path)
     project = tmp_path / "app"
     npm_lock(project, verdaccio.url, f"{name}@2.0.0", home=home)
     (tmp_path / "old-lock.json").write_text((project / "package-lock.json").read_text())
@@ -120,12 +124,7 @@ def test_check_reviews_the_files_of_a_recent_release_without_findings(
         {"2.0.0": stamp(now - timedelta(days=100)), "2.0.1": stamp(now - timedelta(days=3))},
     )
     home = tmp_path / "home"
-    env = clean_env(
-        home,
-        CUSTODY_NPM_REGISTRY=verdaccio.url,
-        CUSTODY_DATABASE_URL=f"sqlite:///{tmp_path / 'l.db'}",
-        CUSTODY_CACHE_DIR=str(tmp_path / "cache"),
-    )
+    env = _env(verdaccio, tmp_path)
     project = tmp_path / "app"
     npm_lock(project, verdaccio.url, f"{name}@2.0.1", home=home)
     (project / "custody.toml").write_text(
