@@ -304,7 +304,7 @@ def _from_v1(
             node.name, node.version = _alias(spec[4:], path, line, what)
         if _flag(entry, "bundled"):
             node.kind = "bundled"
-        elif (kind := _source_kind(spec, resolved=False)) != "registry":
+        elif (kind := source_kind(spec, resolved=False)) != "registry":
             node.kind, node.source = kind, spec  # v1 writes a git, URL or file spec as version
         else:
             _classify_resolved(node)
@@ -331,11 +331,11 @@ def _classify_resolved(node: _Node) -> None:
     dependency that keeps its ``resolved``, so a tarball that is not the registry's own for
     this release is found by comparing them, and never passes as skipped."""
     if node.resolved is not None:
-        node.kind = _source_kind(node.resolved, resolved=True)
+        node.kind = source_kind(node.resolved, resolved=True)
         node.source = None if node.kind == "registry" else node.resolved
 
 
-def _source_kind(spec: str, *, resolved: bool) -> str:
+def source_kind(spec: str, *, resolved: bool) -> str:
     """Where a spec or ``resolved`` value points: registry, git, url, file or local."""
     text = spec.strip()
     lower = text.lower()
@@ -386,7 +386,7 @@ def _collect(
             if target is None:
                 continue  # an optional or peer dependency that was not installed
             targets.append(target)
-            kind = _source_kind(spec, resolved=False)
+            kind = source_kind(spec, resolved=False)
             dep = nodes[target]
             if kind not in ("registry", "local") and dep.kind == "registry":
                 dep.kind, dep.source = kind, spec

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from custody import versions
-from custody.model import DeclaredDependency, Finding, Release, Severity
+from custody.lockfiles.npm import source_kind
+from custody.model import DeclaredDependency, Ecosystem, Finding, Release, Severity
 from custody.signals.base import SignalContext, TreeEntry
 
 YOUNG = timedelta(days=30)  # a package first published this recently is brand-new
@@ -174,10 +175,11 @@ def added_in_patch(ctx: SignalContext) -> list[Finding]:
     before = _declared(compared)
     if now_deps is None or compared is None or before is None:
         return []
+    eco = ctx.dependency.ecosystem
     repointed = [
         d
         for name, d in sorted(now_deps.items())
-        if name in before and off_registry(d.spec) and not off_registry(before[name].spec)
+        if name in before and off_registry(eco, d.spec) and not off_registry(eco, before[name].spec)
     ]
     if repointed:
         return [_repointed(cand, compared, repointed, before)]
@@ -186,7 +188,6 @@ def added_in_patch(ctx: SignalContext) -> list[Finding]:
     added = [d for name, d in sorted(now_deps.items()) if name not in before]
     if not added:
         return []
-    eco = ctx.dependency.ecosystem
     step = versions.bump(eco, compared.version, cand.version)
     kind = step.kind if step is not None else "unknown"
     base = _BUMP_BASE.get(kind, Severity.LOW)
@@ -219,19 +220,13 @@ def added_in_patch(ctx: SignalContext) -> list[Finding]:
     ]
 
 
-_OFF_REGISTRY_PREFIXES = (
-    "git:", "git+", "git@", "http:", "https:", "file:", "link:", "github:", "gitlab:",
-    "bitbucket:", "gist:",
-)  # fmt: skip
-
-
-def off_registry(spec: str) -> bool:
-    """Does a declared dependency take its code from elsewhere than the registry: an npm git,
-    URL, file or ``user/repo`` spec, or a PEP 508 direct reference (``name @ URL``)?"""
-    text = spec.strip().lower()
-    if text.startswith(_OFF_REGISTRY_PREFIXES) or " @ " in f" {text}" or text.startswith("@ "):
-        return True
-    return "/" in text and not text.startswith(("npm:", "@")) and ":" not in text
+def off_registry(ecosystem: Ecosystem, spec: str) -> bool:
+    """Does a declared dependency take its code from elsewhere than the registry: an npm spec
+    the lockfile reader would not resolve from the registry (git, URL, file, ``user/repo``), or
+    a PEP 508 direct reference (``name @ URL``, kept as ``[extras]@ URL``)?"""
+    if ecosystem is Ecosystem.NPM:
+        return source_kind(spec, resolved=False) != "registry"
+    return "@ " in spec
 
 
 def _repointed(

@@ -49,14 +49,12 @@ def unknown_custody(ctx: SignalContext) -> list[Finding]:
         return []
     if cand.provenance is not None and cand.provenance.source is not None:
         return []
-    named = [r for r in ctx.predecessors if r.publisher is not None]
-    if named:
+    last = next((r for r in reversed(ctx.predecessors) if r.publisher is not None), None)
+    if last is not None and last.publisher is not None:
         # The registry names the publishers of earlier releases but not this one's: reported
         # even where owners are tracked, since today's owners do not say who published it.
         # ``low``: a registry that strips the record could as well forge it, and npm itself
         # kept none for some months of 2012; the critical tier holds it.
-        last = named[-1]
-        assert last.publisher is not None
         # Its maintainer list stripped too: nothing about its custody is left to compare.
         stripped = cand.maintainers is None and last.maintainers is not None
         return [
