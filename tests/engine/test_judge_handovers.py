@@ -352,3 +352,16 @@ def test_a_dependency_re_pointed_at_a_url_is_held() -> None:
     assert finding.evidence["repointed"] == [
         {"name": "ms", "spec": "https://evil.invalid/ms.tgz", "was": "^2.0.0"}
     ]
+
+
+def test_what_counts_as_off_the_registry() -> None:
+    from custody.signals.deps import off_registry
+
+    npm, pypi = Ecosystem.NPM, Ecosystem.PYPI
+    assert not any(off_registry(npm, s) for s in ("^1.0.0", "1.x", "*", "npm:foo@1", "~1.2"))
+    assert all(
+        off_registry(npm, s)
+        for s in ("git+https://x/y.git", "github:a/b", "a/b#v1", "https://x/y.tgz", "file:../x")
+    )
+    assert not off_registry(pypi, ">=1.0")
+    assert off_registry(pypi, "@ https://x/y.whl") and off_registry(pypi, "[s3]@ https://x/y.whl")
